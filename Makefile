@@ -1,0 +1,62 @@
+# knewimp: every target installs the virtualenv first when it is missing.
+#   make test        the test suite (tiny data, quick settings)
+#   make reproduce   the paper's full grid (resumable), then tables and figures
+#   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
+#   make ablation    the entropy-weight ablation and the sensitivity sweep on cc, then their figures
+#   make tables      tables and figures from the records in results/runs
+# Variables: PYTHON (interpreter for the venv), JOBS (parallel local workers via the joblib launcher),
+# KNEWIMP_DATA_DIR (raw UCI files; defaults to ../shared/data/uci when that folder exists).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JOBS ?= 1
+TORCH_VERSION ?= 2.13.0
+
+ifeq ($(origin KNEWIMP_DATA_DIR), undefined)
+  ifneq ($(wildcard ../shared/data/uci/SHA256SUMS),)
+    export KNEWIMP_DATA_DIR := $(abspath ../shared/data/uci)
+  endif
+endif
+
+ifeq ($(JOBS),1)
+  LAUNCH :=
+else
+  LAUNCH := hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS)
+endif
+
+RUN := $(PY) -m knewimp.run
+
+.PHONY: install test reproduce quick ablation tables bench clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==$(TORCH_VERSION)
+	$(PY) -m pip install -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	WANDB_MODE=disabled $(PY) -m pytest
+
+reproduce: $(STAMP)
+	$(RUN) -m experiment=reproduce $(LAUNCH)
+	$(MAKE) tables
+
+quick: $(STAMP)
+	$(RUN) -m experiment=quick $(LAUNCH)
+	$(PY) -m knewimp.tables --results-dir results/quick --out results/quick/tables
+
+ablation: $(STAMP)
+	$(RUN) -m experiment=ablation_entropy $(LAUNCH)
+	$(RUN) -m experiment=sensitivity $(LAUNCH)
+	$(PY) -m knewimp.ablation
+
+tables: $(STAMP)
+	$(PY) -m knewimp.tables
+
+clean-venv:
+	rm -rf $(VENV)

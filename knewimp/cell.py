@@ -1,0 +1,164 @@
+"""One cell of the benchmark, from composed config to written record.
+
+config -> identity -> (record ok? stop) -> load -> standardise -> ampute -> impute -> metrics -> record.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import platform
+import subprocess
+import time
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+from sklearn.preprocessing import StandardScaler
+
+from knewimp import metrics, records
+from knewimp.data import DataError, load_dataset
+from knewimp.missingness import MECHANISMS, ampute
+
+log = logging.getLogger("knewimp.cell")
+META_KEYS = ("_target_", "name", "preset")
+PACKAGES = ("knewimp", "torch", "numpy", "scipy", "scikit-learn", "POT", "hydra-core", "pandas")
+
+
+class UserError(ValueError):
+    """Bad configuration or missing data: reported in one line, never recorded as a result."""
+
+
+def method_params(method_cfg: DictConfig) -> dict[str, Any]:
+    """The method's constructor arguments: its config minus the meta keys."""
+    node = OmegaConf.to_container(method_cfg, resolve=True)
+    return {k: v for k, v in node.items() if k not in META_KEYS}
+
+
+def standardise(X: np.ndarray) -> np.ndarray:
+    """Z-scores fitted on the complete matrix; constant columns (zero variance) are only centred."""
+    return StandardScaler().fit_transform(X)
+
+
+def make_cell_input(dataset: str, mechanism: str, missing_rate: float, seed: int, data_dir=None,
+                    download: bool | None = None, mechanism_options: dict | None = None):
+    """(complete standardised matrix, mask) of a cell: the same for every method by construction,
+    since only the cell's seed drives the amputation."""
+    X = standardise(load_dataset(dataset, data_dir=data_dir, download=download))
+    mask = ampute(X, mechanism, missing_rate, np.random.default_rng(seed), **(mechanism_options or {}))
+    return X, mask
+
+
+@lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _validate(cfg: DictConfig) -> None:
+    rate = cfg.missing_rate
+    if not isinstance(rate, (int, float)) or not 0.0 < float(rate) < 1.0:
+        raise UserError(f"missing_rate must be in (0, 1), got {rate!r}")
+    if cfg.mechanism.name not in MECHANISMS:
+        raise UserError(f"unknown mechanism {cfg.mechanism.name!r}; valid choices: {', '.join(MECHANISMS)}")
+    if not isinstance(cfg.seed, int):
+        raise UserError(f"seed must be an integer, got {cfg.seed!r}")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_cell(cfg: DictConfig) -> dict[str, Any]:
+    """Run the cell described by ``cfg`` (a composed config) and return its record."""
+    _validate(cfg)
+    method, preset = cfg.method.name, cfg.method.preset
+    params = method_params(cfg.method)
+    identity = dict(dataset=cfg.dataset.name, mechanism=cfg.mechanism.name, missing_rate=float(cfg.missing_rate),
+                    seed=int(cfg.seed), method=method, preset=preset, params=params)
+    cid = records.cell_id(**identity)
+    old = records.read_record(records.record_path(cfg.results_dir, cid))
+    if old is not None and old.get("status") == "ok" and not cfg.force:
+        log.info("skip %s: record ok (force=true re-runs it)", cid)
+        return old
+    try:
+        imputer_cls = get_class(cfg.method._target_)
+    except Exception as exc:
+        raise UserError(f"method {method!r}: cannot import {cfg.method._target_!r} ({exc})") from None
+    try:
+        X, mask = make_cell_input(identity["dataset"], identity["mechanism"], identity["missing_rate"],
+                                  identity["seed"], cfg.data_dir, cfg.download,
+                                  OmegaConf.to_container(cfg.mechanism.options, resolve=True))
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+    record: dict[str, Any] = dict(schema=records.SCHEMA_VERSION, cell_id=cid, **identity, n=int(X.shape[0]),
+                                  d=int(X.shape[1]), realised_missing_rate=float(mask.mean()), started_at=_now(),
+                                  host=platform.node(), versions=package_versions(), git_commit=git_commit())
+    X_miss = np.where(mask, np.nan, X)
+    log.info("cell %s: n=%d d=%d, missing %.3f", cid, X.shape[0], X.shape[1], mask.mean())
+    t0 = time.perf_counter()
+    try:
+        imputer = imputer_cls(**params, random_state=int(cfg.seed), device=cfg.device)
+        record["device"] = _device_of(imputer)
+        t0 = time.perf_counter()
+        X_hat = imputer.fit_transform(X_miss)
+        record["fit_seconds"] = time.perf_counter() - t0
+        record["mae"] = metrics.mae(X, X_hat, mask)
+        record["rmse"] = metrics.rmse(X, X_hat, mask)
+        record["wass"], record["wass_method"] = metrics.wass(X, X_hat, mask, max_rows=cfg.wass_max_rows)
+        record.update(status="ok", error=None)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # any failure of the method is a result: record it with its reason
+        record.setdefault("device", str(cfg.device))
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", mae=None, rmse=None, wass=None,
+                      wass_method=None, fit_seconds=time.perf_counter() - t0)
+        log.error("cell %s failed: %s", cid, record["error"])
+    record["finished_at"] = _now()
+    path = records.write_record(cfg.results_dir, record)
+    if record["status"] == "ok":
+        log.info("cell %s: MAE %.4f RMSE %.4f WASS %.4f (%s) in %.1fs -> %s", cid, record["mae"], record["rmse"],
+                 record["wass"], record["wass_method"], record["fit_seconds"], path)
+    _log_external(cfg, record)
+    return record
+
+
+def _device_of(imputer) -> str:
+    from knewimp.base import resolve_device
+
+    return resolve_device(getattr(imputer, "device", "cpu"))
+
+
+def _log_external(cfg: DictConfig, record: dict[str, Any]) -> None:
+    if cfg.logger.name != "wandb":
+        return
+    import wandb
+
+    run = wandb.init(project=cfg.logger.project, entity=cfg.logger.entity, mode=cfg.logger.mode,
+                     group=cfg.logger.group, tags=list(cfg.logger.tags), name=record["cell_id"],
+                     config={k: record[k] for k in records.IDENTITY_FIELDS}, reinit="finish_previous")
+    run.log({k: record.get(k) for k in ("mae", "rmse", "wass", "fit_seconds", "realised_missing_rate")
+             if record.get(k) is not None})
+    run.summary["status"] = record["status"]
+    run.finish()

@@ -1,0 +1,38 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_UCI = ROOT.parent / "shared" / "data" / "uci"
+if "KNEWIMP_DATA_DIR" not in os.environ and SHARED_UCI.is_dir():
+    os.environ["KNEWIMP_DATA_DIR"] = str(SHARED_UCI)
+
+
+def low_rank_matrix(n=300, d=8, rank=2, noise=0.1, seed=0):
+    """Standardised correlated data: rank-``rank`` signal plus small noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, rank)) @ rng.normal(size=(rank, d)) + noise * rng.normal(size=(n, d))
+    return (X - X.mean(0)) / X.std(0)
+
+
+def mcar(X, rate=0.3, seed=1):
+    mask = np.random.default_rng(seed).random(X.shape) < rate
+    mask[mask.all(axis=1), 0] = False  # keep at least one value per row
+    Xm = X.copy()
+    Xm[mask] = np.nan
+    return Xm, mask
+
+
+def mae(X_true, X_hat, mask):
+    return float(np.abs(X_true - X_hat)[mask].mean())
+
+
+@pytest.fixture
+def synthetic():
+    """(complete, with-NaN, mask) for 'beats the column mean' tests."""
+    X = low_rank_matrix()
+    Xm, mask = mcar(X)
+    return X, Xm, mask

@@ -1,0 +1,117 @@
+"""The runner end to end: one cell, resume, failures, interrupted sweeps, parallel launchers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from knewimp.records import load_records
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, timeout=240, check=True):
+    env = dict(os.environ, WANDB_MODE="disabled", HYDRA_FULL_ERROR="0")
+    proc = subprocess.run([sys.executable, "-m", "knewimp.run", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stderr[-3000:])
+    return proc
+
+
+def out_args(tmp_path):
+    return [f"results_dir={tmp_path}", f"hydra.run.dir={tmp_path}/hydra", f"hydra.sweep.dir={tmp_path}/sweep"]
+
+
+def test_one_cell_writes_one_complete_record(tmp_path):
+    run("dataset=bt", "mechanism=mar", "method=mean", "seed=3", *out_args(tmp_path))
+    (rec,) = load_records(tmp_path)
+    for field in ("dataset", "mechanism", "missing_rate", "realised_missing_rate", "seed", "method", "preset",
+                  "params", "n", "d", "status", "mae", "rmse", "wass", "fit_seconds", "device", "versions",
+                  "git_commit"):
+        assert field in rec, field
+    assert (rec["dataset"], rec["mechanism"], rec["method"], rec["seed"], rec["status"]) == ("bt", "mar", "mean", 3, "ok")
+    assert (rec["n"], rec["d"]) == (748, 4) and 0.1 < rec["realised_missing_rate"] < 0.2
+    assert rec["wass_method"] == "exact" and rec["mae"] > 0
+    first = Path(tmp_path, "runs", rec["cell_id"] + ".json").stat().st_mtime_ns
+    run("dataset=bt", "mechanism=mar", "method=mean", "seed=3", *out_args(tmp_path))  # resume: skipped
+    assert Path(tmp_path, "runs", rec["cell_id"] + ".json").stat().st_mtime_ns == first
+    run("dataset=bt", "mechanism=mar", "method=mean", "seed=3", "force=true", *out_args(tmp_path))
+    assert Path(tmp_path, "runs", rec["cell_id"] + ".json").stat().st_mtime_ns != first
+
+
+def test_failed_cell_is_recorded_with_its_reason_then_retried(tmp_path):
+    # An argument the imputer does not take makes the method fail: a result, not a crash.
+    run("dataset=bt", "method=mice", "preset=quick", "+method.bogus=1", *out_args(tmp_path))
+    (rec,) = load_records(tmp_path)
+    assert rec["status"] == "failed" and "bogus" in rec["error"] and rec["mae"] is None
+    run("dataset=bt", "method=mice", "preset=quick", "+method.bogus=1", *out_args(tmp_path))
+    (again,) = load_records(tmp_path)
+    assert again["started_at"] >= rec["started_at"] and again["status"] == "failed"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["missing_rate=1.5"], "missing_rate must be in (0, 1)"),
+    (["dataset=iris"], "Could not find 'dataset/iris'"),
+    (["method=nope"], "Could not find 'method/nope'"),
+    (["mechanism=nmar"], "Could not find 'mechanism/nmar'"),
+    (["method=mean", "preset=turbo"], "unknown preset 'turbo' for method 'mean'; valid choices"),
+])
+def test_bad_input_is_one_clear_error(tmp_path, args, message):
+    proc = run(*args, *out_args(tmp_path), check=False)
+    assert proc.returncode != 0 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_data_offline_is_one_clear_error(tmp_path):
+    proc = run("dataset=cc", f"data_dir={tmp_path}", "download=false", *out_args(tmp_path), check=False)
+    assert proc.returncode == 2 and "Concrete_Data.xls" in proc.stderr and "Traceback" not in proc.stderr
+
+
+SWEEP = ["-m", "dataset=bt,pk,is", "mechanism=mcar,mar,mnar", "method=mean", "seed=0,1,2"]
+
+
+def test_killed_sweep_resumes_with_exactly_one_record_per_cell(tmp_path):
+    env = dict(os.environ, WANDB_MODE="disabled")
+    proc = subprocess.Popen([sys.executable, "-m", "knewimp.run", *SWEEP, *out_args(tmp_path)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    runs = Path(tmp_path, "runs")
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(runs.glob("*.json"))) < 3:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(list(runs.glob("*.json")))
+    assert 3 <= partial < 27, "the kill must land mid-sweep"
+    run(*SWEEP, *out_args(tmp_path))
+    recs = load_records(tmp_path)
+    assert len(recs) == 27 and len({r["cell_id"] for r in recs}) == 27
+    assert all(r["status"] == "ok" for r in recs)
+    assert not [p for p in runs.iterdir() if p.suffix != ".json" and not p.name.startswith(".")]
+
+
+def test_same_mask_for_every_method(tmp_path):
+    run("-m", "dataset=bt", "mechanism=mnar", "method=mean,mice", "preset=quick", "seed=4", *out_args(tmp_path))
+    recs = load_records(tmp_path)
+    assert len(recs) == 2 and recs[0]["realised_missing_rate"] == recs[1]["realised_missing_rate"]
+
+
+def test_joblib_two_workers(tmp_path):
+    run("-m", "dataset=bt,pk", "mechanism=mcar,mar", "method=mean", "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2", *out_args(tmp_path))
+    recs = load_records(tmp_path)
+    assert sorted((r["dataset"], r["mechanism"]) for r in recs) == [("bt", "mar"), ("bt", "mcar"), ("pk", "mar"), ("pk", "mcar")]
+    assert all(r["status"] == "ok" for r in recs)
+
+
+def test_submitit_local(tmp_path):
+    run("-m", "dataset=bt", "mechanism=mcar,mar", "method=mean", "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5", *out_args(tmp_path), timeout=300)
+    recs = load_records(tmp_path)
+    assert sorted(r["mechanism"] for r in recs) == ["mar", "mcar"] and all(r["status"] == "ok" for r in recs)
+    mean_sweep = load_records(tmp_path)
+    assert len({json.dumps(r["params"]) for r in mean_sweep}) == 1
