@@ -115,3 +115,9 @@ def test_submitit_local(tmp_path):
     assert sorted(r["mechanism"] for r in recs) == ["mar", "mcar"] and all(r["status"] == "ok" for r in recs)
     mean_sweep = load_records(tmp_path)
     assert len({json.dumps(r["params"]) for r in mean_sweep}) == 1
+
+
+def test_wandb_logger_path_runs(tmp_path):
+    run("dataset=pk", "method=mean", "logger=wandb", "logger.mode=disabled", *out_args(tmp_path))
+    (rec,) = load_records(tmp_path)
+    assert rec["status"] == "ok"
