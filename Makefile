@@ -57,6 +57,7 @@ ablation: $(STAMP)
 
 tables: $(STAMP)
 	$(PY) -m knewimp.tables
+	$(PY) -m knewimp.grid --experiment reproduce --results-dir results --write results/tables/grid_status.md
 
 clean-venv:
 	rm -rf $(VENV)
