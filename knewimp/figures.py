@@ -26,6 +26,9 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from knewimp import stats  # noqa: E402
+from knewimp.records import load_records  # noqa: E402
+from knewimp.table_data import Column, column_labels, resolve_reference, select_records  # noqa: E402
+from knewimp.table_ranks import compute_ranks  # noqa: E402
 
 CD_METRICS = ("mae", "wass")
 
@@ -86,8 +89,6 @@ def cd_diagram(avg_ranks: dict[str, float], cd: float, path: str | Path, title: 
 
 def runtime_figure(records: list[dict], labels: dict, reference, path: str | Path) -> Path:
     """Fit seconds per cell per column (log scale), and the reference method's fit seconds against n."""
-    from knewimp.tables import Column  # local: tables imports this module lazily
-
     ok = [r for r in records if r.get("status") == "ok" and isinstance(r.get("fit_seconds"), (int, float))
           and r["fit_seconds"] > 0]
     cols = sorted({Column(r["method"], r["preset"]) for r in ok}, key=Column.sort_key)
@@ -183,9 +184,6 @@ def write_figures(records: list[dict], rank_results: list, labels: dict, referen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from knewimp import tables
-    from knewimp.records import load_records
-
     ap = argparse.ArgumentParser(prog="python -m knewimp.figures", description="CD diagrams and runtime figure")
     ap.add_argument("--results-dir", default="results")
     ap.add_argument("--out", default=None, help="default: <results-dir>/figures")
@@ -194,14 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--include-quick", action="store_true")
     args = ap.parse_args(argv)
     records = load_records(args.results_dir)
-    sel = tables.select_records(records, args.missing_rate, args.include_quick)
+    sel = select_records(records, args.missing_rate, args.include_quick)
     if not sel.kept:
         print(f"knewimp.figures: no usable records under {Path(args.results_dir) / 'runs'} at missing rate "
               f"{args.missing_rate:g}; nothing drawn.")
         return 0
-    labels = tables.column_labels({tables.Column(r["method"], r["preset"]) for r in sel.kept})
-    ref = tables.resolve_reference(sel.kept, args.reference)
-    paths, notes = write_figures(sel.kept, tables.compute_ranks(sel.kept), labels, ref,
+    labels = column_labels({Column(r["method"], r["preset"]) for r in sel.kept})
+    ref = resolve_reference(sel.kept, args.reference)
+    paths, notes = write_figures(sel.kept, compute_ranks(sel.kept), labels, ref,
                                  args.out or Path(args.results_dir) / "figures")
     for n in notes:
         print(f"knewimp.figures: {n}")
