@@ -101,11 +101,12 @@ def test_same_mask_for_every_method(tmp_path):
 
 
 def test_joblib_two_workers(tmp_path):
-    run("-m", "dataset=bt,pk", "mechanism=mcar,mar", "method=mean", "hydra/launcher=joblib",
+    proc = run("-m", "dataset=bt,pk", "mechanism=mcar,mar", "method=mean", "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2", *out_args(tmp_path))
     recs = load_records(tmp_path)
     assert sorted((r["dataset"], r["mechanism"]) for r in recs) == [("bt", "mar"), ("bt", "mcar"), ("pk", "mar"), ("pk", "mcar")]
     assert all(r["status"] == "ok" for r in recs)
+    assert "sweep: 4/4 cells done" in proc.stdout + proc.stderr
 
 
 def test_submitit_local(tmp_path):
