@@ -15,9 +15,15 @@ PRESETS = [(m, p.stem) for m in METHODS for p in sorted((CONFIGS / "method_prese
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 
 
-def _compose(overrides):
+@pytest.fixture(scope="module", autouse=True)
+def hydra_context():
+    # One Hydra initialisation for the module: re-initialising per compose costs more than composing.
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        yield
+
+
+def _compose(overrides):
+    return compose(config_name="config", overrides=overrides, return_hydra_config=True)
 
 
 def test_the_eight_datasets_and_five_mechanisms_exist():
