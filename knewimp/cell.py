@@ -115,6 +115,8 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
     record: dict[str, Any] = dict(schema=records.SCHEMA_VERSION, cell_id=cid, **identity, n=int(X.shape[0]),
                                   d=int(X.shape[1]), realised_missing_rate=float(mask.mean()), started_at=_now(),
                                   host=platform.node(), versions=package_versions(), git_commit=git_commit())
+    _set_threads(cfg.get("threads"))
+    record["threads"] = cfg.get("threads")
     X_miss = np.where(mask, np.nan, X)
     log.info("cell %s: n=%d d=%d, missing %.3f", cid, X.shape[0], X.shape[1], mask.mean())
     t0 = time.perf_counter()
@@ -142,6 +144,15 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
                  record["wass"], record["wass_method"], record["fit_seconds"], path)
     _log_external(cfg, record)
     return record
+
+
+def _set_threads(threads: int | None) -> None:
+    """Cap torch's intra-op threads: the small per-step tensors of most methods run many times
+    slower with two threads fighting over two busy cores than with one."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(int(threads))
 
 
 def _device_of(imputer) -> str:

@@ -1,0 +1,144 @@
+"""GAIN: generative adversarial imputation nets (Yoon, Jordon & van der Schaar, ICML 2018).
+
+Data are min-max scaled per column with the observed values (nanmin / nanmax); m = 1 where
+observed. The generator G sees x_tilde = m * x + (1 - m) * z, z ~ U(0, 0.01), together with m
+and proposes every entry; x_hat = m * x + (1 - m) * G(x_tilde, m). The discriminator D sees x_hat
+and a hint h = m * b, b ~ Bernoulli(hint_rate), and guesses which entries were observed:
+
+    L_D = -mean[ m log D + (1 - m) log(1 - D) ]
+    L_G = -mean[ (1 - m) log D ] + alpha * mean[(m * x - m * G)^2] / mean[m]
+
+Both networks are Linear(2d, h) - ReLU - Linear(h, h) - ReLU - Linear(h, d) - Sigmoid with
+h = d, weights ~ N(0, 2 / fan_in) (the original code's ``xavier_init``) and zero biases. Each
+iteration draws one batch of rows (without replacement) and takes one Adam step on D, then one
+on G. The imputation is G on all rows with fresh z, mapped back to the input units; no rounding.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from knewimp.base import BaseImputer, ImputationError, resolve_device
+from knewimp.progress import Progress
+
+_LOG_EPS = 1e-8  # inside the logs, as in the original code
+
+
+def _gain_mlp(d: int, generator):
+    import torch
+    from torch import nn
+
+    layers = []
+    for n_in, n_out in ((2 * d, d), (d, d), (d, d)):
+        layer = torch.nn.utils.skip_init(nn.Linear, n_in, n_out)  # no draw from the global RNG
+        with torch.no_grad():
+            layer.weight.normal_(0.0, math.sqrt(2.0 / n_in), generator=generator)
+            layer.bias.zero_()
+        layers += [layer, nn.ReLU()]
+    layers[-1] = nn.Sigmoid()
+    return nn.Sequential(*layers)
+
+
+class GAINImputer(BaseImputer):
+    """Generative adversarial imputation.
+
+    Parameters
+    ----------
+    n_iter : int
+        Training iterations (each: one discriminator step, then one generator step).
+    batch_size : int
+        Rows per iteration (capped at n; the value used is ``batch_size_``).
+    hint_rate : float
+        Probability that a hint entry reveals the mask to the discriminator.
+    alpha : float
+        Weight of the reconstruction loss on observed entries in the generator loss.
+    lr : float
+        Adam learning rate of both networks.
+
+    Fitted attributes (what actually ran): ``n_iter_``, ``batch_size_``, ``hint_rate_``,
+    ``alpha_``, ``lr_``, ``d_losses_``, ``g_losses_``.
+    """
+
+    def __init__(self, n_iter: int = 10_000, batch_size: int = 128, hint_rate: float = 0.9, alpha: float = 100.0,
+                 lr: float = 1e-3, random_state: int | None = None, device: str = "auto"):
+        for name, value in (("n_iter", n_iter), ("batch_size", batch_size)):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value!r}")
+        if not 0.0 <= float(hint_rate) <= 1.0:
+            raise ValueError(f"hint_rate must be in [0, 1], got {hint_rate!r}")
+        if not float(alpha) >= 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+        if not float(lr) > 0:
+            raise ValueError(f"lr must be > 0, got {lr!r}")
+        super().__init__(random_state=random_state, device=device)
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.hint_rate = hint_rate
+        self.alpha = alpha
+        self.lr = lr
+
+    def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        n, d = X.shape
+        device = resolve_device(self.device)
+        rng = self._rng()
+        gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
+        init_gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+
+        lo = np.nanmin(X, axis=0)
+        span = np.nanmax(X, axis=0) - lo + 1e-6
+        dtype = torch.float32
+        data = torch.as_tensor(np.nan_to_num((X - lo) / span), dtype=dtype, device=device)
+        m_all = torch.as_tensor(~mask, dtype=dtype, device=device)
+
+        G = _gain_mlp(d, init_gen).to(device)
+        D = _gain_mlp(d, init_gen).to(device)
+        opt_g = torch.optim.Adam(G.parameters(), lr=float(self.lr), foreach=True)
+        opt_d = torch.optim.Adam(D.parameters(), lr=float(self.lr), foreach=True)
+        B = min(int(self.batch_size), n)
+        alpha, hint_rate = float(self.alpha), float(self.hint_rate)
+        self.n_iter_, self.batch_size_, self.hint_rate_, self.alpha_, self.lr_ = 0, B, hint_rate, alpha, float(self.lr)
+        d_losses = np.empty(int(self.n_iter))
+        g_losses = np.empty(int(self.n_iter))
+
+        progress = Progress("gain", int(self.n_iter))
+        for it in range(int(self.n_iter)):
+            idx = torch.as_tensor(rng.choice(n, B, replace=False), device=device)
+            x, m = data[idx], m_all[idx]
+            z = torch.rand(B, d, generator=gen, device=device, dtype=dtype) * 0.01
+            h = m * (torch.rand(B, d, generator=gen, device=device, dtype=dtype) < hint_rate).to(dtype)
+            x_tilde = m * x + (1 - m) * z
+
+            with torch.no_grad():
+                g_out = G(torch.cat([x_tilde, m], dim=1))
+            d_prob = D(torch.cat([m * x + (1 - m) * g_out, h], dim=1))
+            d_loss = -torch.mean(m * torch.log(d_prob + _LOG_EPS) + (1 - m) * torch.log(1 - d_prob + _LOG_EPS))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+
+            g_out = G(torch.cat([x_tilde, m], dim=1))
+            d_prob = D(torch.cat([m * x + (1 - m) * g_out, h], dim=1))
+            adv = -torch.mean((1 - m) * torch.log(d_prob + _LOG_EPS))
+            rec = torch.mean((m * x - m * g_out) ** 2) / torch.mean(m)
+            g_loss = adv + alpha * rec
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+
+            d_losses[it], g_losses[it] = d_loss.item(), g_loss.item()
+            if not (np.isfinite(d_losses[it]) and np.isfinite(g_losses[it])):
+                progress.close()
+                raise ImputationError(f"GAIN losses became non-finite at iteration {it}")
+            self.n_iter_ += 1
+            progress.update()
+        progress.close()
+        self.d_losses_, self.g_losses_ = d_losses, g_losses
+
+        with torch.no_grad():
+            z = torch.rand(n, d, generator=gen, device=device, dtype=dtype) * 0.01
+            x_tilde = m_all * data + (1 - m_all) * z
+            out = G(torch.cat([x_tilde, m_all], dim=1)).double().cpu().numpy()
+        return out * span + lo

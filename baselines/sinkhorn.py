@@ -1,0 +1,176 @@
+"""Batch Sinkhorn imputation (Muzellec, Josse, Boyer & Cuturi, ICML 2020, Algorithm 1; "Sink").
+
+The missing entries Z are free parameters. Two random batches of rows, each drawn without
+replacement, should be indistinguishable in distribution, so each step minimises their
+debiased Sinkhorn divergence
+
+    S_eps(a, b) = OT_eps(a, b) - OT_eps(a, a) / 2 - OT_eps(b, b) / 2,
+    OT_eps(a, b) = min_P <P, C> + eps KL(P | a x b),    C_ij = |x_i - y_j|^2 / 2,
+
+with uniform weights, over Z (RMSprop). Z starts at the column means plus ``noise`` * N(0, 1).
+
+The divergence follows the conventions of geomloss' ``SamplesLoss("sinkhorn", p=2, blur,
+scaling)``, which the original code calls: the entropic strength is eps = blur^2, reached by
+eps-scaling from the squared diameter of the two batches down to blur^2 by factors scaling^2,
+with symmetric log-domain updates, one final extrapolation step that carries the gradient, and
+OT_eps evaluated as the dual value <a, f> + <b, g> (envelope theorem: the potentials are
+detached). The published default ``blur`` is picked from the data: ``eps_mult`` (0.05) times the
+``eps_quantile`` (median) of the halved pairwise squared distances between mean-imputed rows
+(at most ``eps_max_points`` of them).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from knewimp.base import BaseImputer, ImputationError, resolve_device
+from knewimp.progress import Progress
+
+
+def pick_blur(X_mean_filled: np.ndarray, quantile: float, mult: float, max_points: int, rng: np.random.Generator) -> float:
+    """``mult`` times the ``quantile`` of the nonzero halved pairwise squared distances."""
+    n = len(X_mean_filled)
+    rows = X_mean_filled[rng.choice(n, min(max_points, n), replace=False)]
+    sq = (rows * rows).sum(1)
+    dists = np.maximum(sq[:, None] + sq[None, :] - 2 * rows @ rows.T, 0.0).ravel() / 2.0
+    # identical rows are dropped (as in the reference); the expansion leaves round-off, not 0
+    dists = dists[dists > 1e-12 * dists.max()]
+    if dists.size == 0:
+        raise ValueError("all mean-imputed rows are identical; set blur explicitly")
+    # the k-th smallest with k = int(q * len), like the reference's kthvalue
+    k = max(int(quantile * dists.size), 1)
+    return float(np.partition(dists, k - 1)[k - 1] * mult)
+
+
+def _half_sq_dist(x, y):
+    # the explicit difference, not the |x|^2 + |y|^2 - 2xy expansion: exact zeros on the diagonal
+    return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1) / 2
+
+
+def sinkhorn_divergence(x, y, blur: float, scaling: float = 0.9):
+    """Debiased Sinkhorn divergence between uniform point clouds ``x`` and ``y`` of equal size."""
+    import torch
+
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    B = len(x)
+    log_w = -math.log(B)
+    # One side of every cost detached (as geomloss does): by the envelope theorem the gradient
+    # of the dual value w.r.t. x is sum_j P_ij dC(x_i, y_j)/dx_i, which the x-side alone gives;
+    # letting it also flow through the other side would count it twice.
+    xd, yd = x.detach(), y.detach()
+    # the four problems (x->y, y->x, x->x, y->y) stacked, so each Sinkhorn step is one logsumexp
+    C = torch.stack([_half_sq_dist(x, yd), _half_sq_dist(y, xd), _half_sq_dist(x, xd), _half_sq_dist(y, yd)])
+    partner = torch.tensor([1, 0, 2, 3], device=x.device)  # f_ba pairs with g_ab; f_aa, g_bb with themselves
+
+    def softmin(eps, cost, h):  # -eps * log sum_j w_j exp(h_j / eps - C_ij / eps)
+        return -eps * torch.logsumexp(log_w + (h[:, None, :] - cost) / eps, dim=2)
+
+    with torch.no_grad():
+        both = torch.cat([xd, yd])
+        diameter = max(float((both.max(0).values - both.min(0).values).norm()), blur)
+        eps_list = [diameter**2]
+        eps_list += [math.exp(e) for e in np.arange(2 * math.log(diameter), 2 * math.log(blur), 2 * math.log(scaling))]
+        eps_list += [blur**2]
+        Cd = C.detach()
+        pot = softmin(eps_list[0], Cd, torch.zeros_like(Cd[:, 0, :]))
+        for eps in eps_list:
+            pot = (pot + softmin(eps, Cd, pot[partner])) / 2  # symmetric (averaged) updates
+    # the last update carries the gradient, through the costs only (potentials detached)
+    f_ba, g_ab, f_aa, g_bb = softmin(eps_list[-1], C, pot[partner])
+    return (f_ba - f_aa).mean() + (g_ab - g_bb).mean()
+
+
+class SinkhornImputer(BaseImputer):
+    """Muzellec et al.'s batch Sinkhorn imputer ("one parameter equals one imputed value").
+
+    Parameters
+    ----------
+    n_iter : int
+        Gradient steps (one pair of batches each).
+    batch_size : int
+        Rows per batch; if above n // 2 it becomes the largest power of two <= n // 2, as in
+        the reference code (the value used is ``batch_size_``).
+    lr : float
+        RMSprop learning rate.
+    noise : float
+        Standard deviation of the noise added to the column means at initialisation.
+    blur : float or None
+        geomloss-style blur (eps = blur^2); ``None`` picks it from the data (see module).
+    eps_quantile, eps_mult, eps_max_points
+        The data-driven choice of ``blur`` (published: 0.5, 0.05, 2000).
+    scaling : float
+        eps-scaling factor of the Sinkhorn iterations.
+
+    Fitted attributes: ``n_iter_``, ``batch_size_``, ``blur_``, ``losses_``.
+    """
+
+    def __init__(self, n_iter: int = 2000, batch_size: int = 128, lr: float = 1e-2, noise: float = 0.1,
+                 blur: float | None = None, eps_quantile: float = 0.5, eps_mult: float = 0.05,
+                 eps_max_points: int = 2000, scaling: float = 0.9, random_state: int | None = None,
+                 device: str = "auto"):
+        for name, value in (("n_iter", n_iter), ("batch_size", batch_size), ("eps_max_points", eps_max_points)):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value!r}")
+        if blur is not None and not float(blur) > 0:
+            raise ValueError(f"blur must be > 0 or None (picked from the data), got {blur!r}")
+        if not 0 < float(eps_quantile) <= 1:
+            raise ValueError(f"eps_quantile must be in (0, 1], got {eps_quantile!r}")
+        if not 0 < float(scaling) < 1:
+            raise ValueError(f"scaling must be in (0, 1), got {scaling!r}")
+        if not float(lr) > 0 or not float(eps_mult) > 0:
+            raise ValueError(f"lr and eps_mult must be > 0, got lr={lr!r}, eps_mult={eps_mult!r}")
+        super().__init__(random_state=random_state, device=device)
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.lr = lr
+        self.noise = noise
+        self.blur = blur
+        self.eps_quantile = eps_quantile
+        self.eps_mult = eps_mult
+        self.eps_max_points = eps_max_points
+        self.scaling = scaling
+
+    def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        n, d = X.shape
+        if n < 4:
+            raise ValueError(f"Sinkhorn imputation needs at least 4 rows (two batches), got {n}")
+        device = resolve_device(self.device)
+        rng = self._rng()
+        means = np.nanmean(X, axis=0)
+        filled = np.where(mask, means, X)
+        self.blur_ = float(self.blur) if self.blur is not None else pick_blur(
+            filled, float(self.eps_quantile), float(self.eps_mult), int(self.eps_max_points), rng)
+        B = int(self.batch_size)
+        if B > n // 2:
+            B = 2 ** int(math.log2(n // 2))
+        self.batch_size_ = B
+
+        dtype = torch.float64  # as the reference code
+        init = np.where(mask, means + float(self.noise) * rng.standard_normal(X.shape), X)
+        X_obs = torch.as_tensor(filled, dtype=dtype, device=device)
+        M = torch.as_tensor(mask, device=device)
+        Z = torch.nn.Parameter(torch.as_tensor(init, dtype=dtype, device=device))
+        opt = torch.optim.RMSprop([Z], lr=float(self.lr))
+        losses = np.empty(int(self.n_iter))
+        progress = Progress("sinkhorn", int(self.n_iter))
+        for it in range(int(self.n_iter)):
+            idx = np.concatenate([rng.choice(n, B, replace=False), rng.choice(n, B, replace=False)])
+            idx_t = torch.as_tensor(idx, device=device)
+            rows = torch.where(M[idx_t], Z[idx_t], X_obs[idx_t])
+            loss = sinkhorn_divergence(rows[:B], rows[B:], self.blur_, float(self.scaling))
+            if not torch.isfinite(loss):
+                progress.close()
+                raise ImputationError(f"Sinkhorn loss became {loss.item()} at iteration {it}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses[it] = loss.item()
+            progress.update()
+        progress.close()
+        self.n_iter_ = int(self.n_iter)
+        self.losses_ = losses
+        return Z.detach().cpu().numpy()
