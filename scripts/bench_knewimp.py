@@ -1,0 +1,171 @@
+"""Time KnewImputer: seconds per phase, particle steps/s, peak memory, speed-up over the naive path.
+
+Data: a named dataset (knewimp.data.load_dataset, standardised, MCAR 30%) or ``--synthetic N D``
+(correlated Gaussian, standardised, MCAR 30%).
+
+The "naive" implementation is the same algorithm computed the way the authors' code does it:
+autograd scores (graph per step), DSM through a double backward, the full n x n kernel with R
+assembled column by column, every row processed (then masked), no_grad instead of
+inference_mode. It is O(n^2) in memory, so above ``--oracle-max-n`` rows it is timed on a random
+subset of ``--oracle-max-n`` rows for a few steps and its per-step time extrapolated by (n / n_sub)^2
+(the kernel dominates there; the score part only grows like n, so this over-states it a little).
+
+Timings: wall seconds per phase (the imputer's ``timings_``) and the process CPU seconds of the
+whole run; on a shared machine use ``--threads 1`` and read the CPU seconds, which contention
+inflates far less than wall time.
+
+Memory: peak resident set size of the process (resource.getrusage ru_maxrss: numpy + torch CPU +
+the interpreter), reported as the peak and as the increase over the RSS just before imputing.
+The fast path runs first so the naive path cannot inflate its peak.
+
+    .venv/bin/python scripts/bench_knewimp.py --dataset bt                  # full settings
+    .venv/bin/python scripts/bench_knewimp.py --dataset bt --ablate         # the change -> time table
+    .venv/bin/python scripts/bench_knewimp.py --synthetic 50000 10 --steps 3 --epochs 2
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from knewimp.imputer import Implementation, KnewImputer
+
+NAIVE = Implementation(closed_form_score=False, closed_form_dsm=False, blocked_kernel=False,
+                       active_rows=False, inference_mode=False)
+# Cumulative optimisations, in the order they were introduced (the change -> time table).
+STEPS = [
+    ("naive: reference-code computation", NAIVE),
+    ("+ closed-form DSM loss (one backward, no create_graph)",
+     Implementation(closed_form_score=False, closed_form_dsm=True, blocked_kernel=False, active_rows=False,
+                    inference_mode=False)),
+    ("+ kernel terms as K_B @ [S|X|1] in row blocks (no column loop)",
+     Implementation(closed_form_score=False, closed_form_dsm=True, blocked_kernel=True, active_rows=False,
+                    inference_mode=False)),
+    ("+ only rows with a missing entry; cached scores of complete rows",
+     Implementation(closed_form_score=False, closed_form_dsm=True, blocked_kernel=True, active_rows=True,
+                    inference_mode=False)),
+    ("+ closed-form score under inference_mode (no autograd per step)", Implementation()),
+]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def make_data(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    rng = np.random.default_rng(args.seed)
+    if args.synthetic:
+        n, d = args.synthetic
+        A = rng.normal(size=(d, d))
+        cov = A @ A.T / d + 0.1 * np.eye(d)
+        X = rng.standard_normal((n, d)) @ np.linalg.cholesky(cov).T
+        name = f"synthetic {n}x{d}"
+    else:
+        from knewimp.data import load_dataset
+
+        shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci"
+        X = load_dataset(args.dataset, data_dir=os.environ.get("KNEWIMP_DATA_DIR") or (shared if shared.is_dir() else None))
+        name = f"{args.dataset} {X.shape[0]}x{X.shape[1]}"
+    std = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    mask = rng.random(X.shape) < 0.3
+    mask[mask.all(axis=1), 0] = False
+    return X, np.where(mask, np.nan, X), mask, name
+
+
+def run(Xm, mask, X, impl: Implementation, args, steps=None, epochs=None) -> dict:
+    imp = KnewImputer(n_steps=steps or args.steps, score_epochs=args.epochs if epochs is None else epochs,
+                      n_outer=args.outer, dtype=args.dtype, block_size=args.block_size, random_state=args.seed,
+                      device="cpu")
+    imp._impl = impl
+    before = current_rss_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = imp.fit_transform(Xm)
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    n_steps = imp.n_outer * imp.n_steps
+    return {"total": total, "cpu": cpu, "fit": imp.timings_["score_fit"], "steps": imp.timings_["particle_steps"],
+            "per_step": imp.timings_["particle_steps"] / max(1, n_steps),
+            "per_epoch": imp.timings_["score_fit"] / max(1, imp.n_outer * imp.score_epochs),
+            "mae": float(np.abs(out - X)[mask].mean()), "rss_before": before, "peak": rss_mb()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="bt, bcd, cc, cbv, is, pk, qb, wqw")
+    src.add_argument("--synthetic", nargs=2, type=int, metavar=("N", "D"))
+    ap.add_argument("--steps", type=int, default=500, help="particle steps per outer iteration (default 500)")
+    ap.add_argument("--epochs", type=int, default=200, help="DSM epochs per outer iteration (default 200)")
+    ap.add_argument("--outer", type=int, default=2)
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--block-size", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ablate", action="store_true", help="time each optimisation cumulatively")
+    ap.add_argument("--no-oracle", action="store_true", help="skip the naive path")
+    ap.add_argument("--oracle-max-n", type=int, default=5000)
+    ap.add_argument("--oracle-steps", type=int, default=None, help="particle steps for the naive path")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    X, Xm, mask, name = make_data(args)
+    # One-time costs (lazy imports on the first optimiser step, allocator warm-up) are not timed.
+    KnewImputer(n_outer=1, score_epochs=2, n_steps=2, hidden=(8,), random_state=0, device="cpu").fit_transform(Xm[:50])
+    n = X.shape[0]
+    print(f"{name}, MCAR {mask.mean():.3f}, {args.outer} x ({args.epochs} DSM epochs + {args.steps} particle steps), "
+          f"{args.dtype}, {torch.get_num_threads()} torch threads, block_size={args.block_size or 'auto'}")
+
+    if args.ablate:
+        print("\n| change | wall s (speed-up) | CPU s | DSM fit s | particle steps s | ms/step | MAE |")
+        print("|---|---|---|---|---|---|---|")
+        first = None
+        for label, impl in STEPS:
+            r = run(Xm, mask, X, impl, args)
+            first = first or r["total"]
+            print(f"| {label} | {r['total']:.2f} ({first / r['total']:.1f}x) | {r['cpu']:.2f} | {r['fit']:.2f} | {r['steps']:.2f} | "
+                  f"{1e3 * r['per_step']:.2f} | {r['mae']:.6f} |", flush=True)
+        return 0
+
+    fast = run(Xm, mask, X, Implementation(), args)
+    print(f"\nfast:  total {fast['total']:.2f}s wall, {fast['cpu']:.2f}s CPU = DSM fit {fast['fit']:.2f}s ({1e3 * fast['per_epoch']:.1f} ms/epoch) + "
+          f"particle steps {fast['steps']:.2f}s ({1e3 * fast['per_step']:.2f} ms/step, "
+          f"{1 / fast['per_step']:.1f} steps/s); MAE {fast['mae']:.6f}")
+    print(f"       peak RSS {fast['peak']:.0f} MB (+{fast['peak'] - fast['rss_before']:.0f} MB over the "
+          f"{fast['rss_before']:.0f} MB before imputing; ru_maxrss, numpy + torch CPU)")
+    if args.no_oracle:
+        return 0
+    if n <= args.oracle_max_n:
+        naive = run(Xm, mask, X, NAIVE, args, steps=args.oracle_steps)
+        note = "measured"
+        step_ratio = naive["per_step"] / fast["per_step"]
+        print(f"naive: total {naive['total']:.2f}s wall, {naive['cpu']:.2f}s CPU = DSM fit {naive['fit']:.2f}s ({1e3 * naive['per_epoch']:.1f} ms/epoch) + "
+              f"particle steps {naive['steps']:.2f}s ({1e3 * naive['per_step']:.2f} ms/step); MAE {naive['mae']:.6f}")
+        naive_total = naive["per_epoch"] * args.outer * args.epochs + naive["per_step"] * args.outer * args.steps
+    else:
+        sub = np.random.default_rng(args.seed).choice(n, size=args.oracle_max_n, replace=False)
+        steps = args.oracle_steps or min(args.steps, 3)
+        naive = run(Xm[sub], mask[sub], X[sub], NAIVE, args, steps=steps, epochs=min(args.epochs, 2))
+        scale = (n / args.oracle_max_n) ** 2
+        naive_step = naive["per_step"] * scale
+        naive_epoch = naive["per_epoch"] * n / args.oracle_max_n
+        step_ratio = naive_step / fast["per_step"]
+        naive_total = naive_epoch * args.outer * args.epochs + naive_step * args.outer * args.steps
+        note = f"extrapolated from {steps} steps on {args.oracle_max_n} rows x (n/{args.oracle_max_n})^2"
+        print(f"naive: {1e3 * naive_step:.1f} ms/step ({note}); DSM {1e3 * naive_epoch:.1f} ms/epoch (x n)")
+    print(f"speed-up: particle step {step_ratio:.1f}x, whole run {naive_total / fast['total']:.1f}x ({note})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
