@@ -26,6 +26,10 @@ def mcar(X, rate=0.3, seed=1):
     return Xm, mask
 
 
+def mean_fill(Xm):
+    return np.where(np.isnan(Xm), np.nanmean(Xm, axis=0), Xm)
+
+
 def mae(X_true, X_hat, mask):
     return float(np.abs(X_true - X_hat)[mask].mean())
 
@@ -36,3 +40,14 @@ def synthetic():
     X = low_rank_matrix()
     Xm, mask = mcar(X)
     return X, Xm, mask
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Test problems are tiny: a second intra-op thread only contends for the two cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,24 +1,14 @@
 import numpy as np
 import pytest
-import torch
-from conftest import mae
+from conftest import mae, mean_fill
 
 from baselines.gain import GAINImputer
 
 QUICK = dict(n_iter=600, lr=3e-3)  # configs/method_preset/gain/quick.yaml
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny matrices: extra intra-op threads only contend on the shared 2-core machine
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
-def mean_fill(Xm):
-    return np.where(np.isnan(Xm), np.nanmean(Xm, axis=0), Xm)
 
 
 def test_quick_beats_mean_keeps_observed_and_is_deterministic(synthetic):

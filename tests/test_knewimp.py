@@ -30,15 +30,6 @@ def quick(**overrides) -> KnewImputer:
     return KnewImputer(**params)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny problems: one intra-op thread is fastest and immune to a busy shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def small():
     X = low_rank_matrix(n=60, d=4, rank=2, seed=3)

@@ -1,12 +1,10 @@
 import numpy as np
 import pytest
-from conftest import mae
+from conftest import mae, mean_fill
 
 from baselines.mice import MICEImputer
 
 
-def mean_fill(Xm):
-    return np.where(np.isnan(Xm), np.nanmean(Xm, axis=0), Xm)
 
 
 def test_quick_beats_mean_and_keeps_observed(synthetic):

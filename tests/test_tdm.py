@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import mae
+from conftest import mae, mean_fill
 
 from baselines.tdm import TDMImputer
 from baselines.realnvp import RealNVP
@@ -9,17 +9,8 @@ from baselines.realnvp import RealNVP
 QUICK = dict(n_iter=150, depth=1, width=16)  # configs/method_preset/tdm/quick.yaml
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny matrices: extra intra-op threads only contend on the shared 2-core machine
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
-def mean_fill(Xm):
-    return np.where(np.isnan(Xm), np.nanmean(Xm, axis=0), Xm)
 
 
 def test_quick_beats_mean_keeps_observed_and_is_deterministic(synthetic):
