@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from knewimp.base import BaseImputer, ImputationError, resolve_device
+from knewimp.base import BaseImputer, ImputationError, resolve_device, check_counts
 from knewimp.progress import Progress
 
 _LOG_EPS = 1e-8  # inside the logs, as in the original code
@@ -62,9 +62,7 @@ class GAINImputer(BaseImputer):
 
     def __init__(self, n_iter: int = 10_000, batch_size: int = 128, hint_rate: float = 0.9, alpha: float = 100.0,
                  lr: float = 1e-3, random_state: int | None = None, device: str = "auto"):
-        for name, value in (("n_iter", n_iter), ("batch_size", batch_size)):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value!r}")
+        check_counts(n_iter=n_iter, batch_size=batch_size)
         if not 0.0 <= float(hint_rate) <= 1.0:
             raise ValueError(f"hint_rate must be in [0, 1], got {hint_rate!r}")
         if not float(alpha) >= 0:

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from knewimp.base import BaseImputer, resolve_device
+from knewimp.base import BaseImputer, resolve_device, check_counts
 from knewimp.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,7 @@ class MICEImputer(BaseImputer):
 
     def __init__(self, n_chains: int = 5, max_iter: int = 100, sample_posterior: bool = True,
                  tol: float = 1e-3, random_state: int | None = None, device: str = "auto"):
-        if int(n_chains) < 1:
-            raise ValueError(f"n_chains must be >= 1, got {n_chains!r}")
-        if int(max_iter) < 1:
-            raise ValueError(f"max_iter must be >= 1, got {max_iter!r}")
+        check_counts(n_chains=n_chains, max_iter=max_iter)
         if not float(tol) > 0:
             raise ValueError(f"tol must be > 0, got {tol!r}")
         if not isinstance(sample_posterior, (bool, np.bool_)):

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from knewimp.base import BaseImputer, ImputationError, resolve_device
+from knewimp.base import BaseImputer, ImputationError, resolve_device, check_counts
 from knewimp.progress import Progress
 
 
@@ -110,9 +110,7 @@ class SinkhornImputer(BaseImputer):
                  blur: float | None = None, eps_quantile: float = 0.5, eps_mult: float = 0.05,
                  eps_max_points: int = 2000, scaling: float = 0.9, random_state: int | None = None,
                  device: str = "auto"):
-        for name, value in (("n_iter", n_iter), ("batch_size", batch_size), ("eps_max_points", eps_max_points)):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value!r}")
+        check_counts(n_iter=n_iter, batch_size=batch_size, eps_max_points=eps_max_points)
         if blur is not None and not float(blur) > 0:
             raise ValueError(f"blur must be > 0 or None (picked from the data), got {blur!r}")
         if not 0 < float(eps_quantile) <= 1:

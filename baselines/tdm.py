@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from knewimp.base import BaseImputer, ImputationError, resolve_device
+from knewimp.base import BaseImputer, ImputationError, resolve_device, check_counts
 from knewimp.progress import Progress
 
 COSTS = ("euclidean", "sqeuclidean", "sqeuclidean_maxnorm")
@@ -59,9 +59,7 @@ class TDMImputer(BaseImputer):
             raise ValueError(f"unknown cost {cost!r}; valid choices: {', '.join(COSTS)}")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
-        for name, value in (("n_iter", n_iter), ("batch_size", batch_size), ("depth", depth)):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value!r}")
+        check_counts(n_iter=n_iter, batch_size=batch_size, depth=depth)
         if width is not None and int(width) < 1:
             raise ValueError(f"width must be >= 1 or None (= 2 * d), got {width!r}")
         if not float(lr) > 0:

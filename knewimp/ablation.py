@@ -159,6 +159,12 @@ def entropy_figure(rows: list[dict], path: Path, dataset: str) -> Path:
         ax.axvline(10.0, color="grey", lw=0.8, ls=":")
     axes[0].legend()
     fig.suptitle(f"KnewImp entropy-weight ablation, {dataset}, 30% missing (mean +/- 1 std over seeds)")
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
@@ -183,11 +189,7 @@ def sensitivity_figure(rows_by_param: dict[str, list[dict]], path: Path, dataset
             ax.axvline(value_of(defaults), color="grey", lw=0.8, ls=":")
     axes[0, 0].legend()
     fig.suptitle(f"KnewImp sensitivity, {dataset}, 30% missing (one parameter at a time; mean +/- 1 std)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,13 @@ def resolve_device(device: str | None = "auto") -> str:
     raise ValueError(f"unknown device {device!r}; valid choices: 'auto', 'cpu', 'cuda', 'cuda:N'")
 
 
+def check_counts(**counts: int) -> None:
+    """Refuse any count argument below 1, naming it: ``check_counts(n_iter=n_iter, ...)``."""
+    for name, value in counts.items():
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value!r}")
+
+
 def check_missing_matrix(X) -> np.ndarray:
     """Validate a matrix with NaN for missing values and return it as a float64 copy.
 
