@@ -58,6 +58,7 @@ ablation: $(STAMP)
 tables: $(STAMP)
 	$(PY) -m knewimp.tables
 	$(PY) -m knewimp.grid --experiment reproduce --results-dir results --write results/tables/grid_status.md
+	$(PY) -m knewimp.readme_tables README.md --tables results/tables
 
 clean-venv:
 	rm -rf $(VENV)

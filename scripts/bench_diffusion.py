@@ -67,8 +67,13 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="override num_threads")
+    ap.add_argument("--progress", action="store_true", help="log epochs and reverse steps to stderr")
     ap.add_argument("--set", default="", help="extra overrides, e.g. epochs=50,lr_milestones=[0.75,0.9]")
     args = ap.parse_args(argv)
+    if args.progress:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     pairs = re.split(r",(?![^\[]*\])", args.set)  # commas inside [..] belong to a list value
     extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in pairs if kv)}
     print("| dataset | n x d | method | preset | train s (CPU s) | sample s (CPU s) | MAE | mean-fill MAE | note |")

@@ -21,6 +21,17 @@ The fast path runs first so the naive path cannot inflate its peak.
     .venv/bin/python scripts/bench_knewimp.py --dataset bt                  # full settings
     .venv/bin/python scripts/bench_knewimp.py --dataset bt --ablate         # the change -> time table
     .venv/bin/python scripts/bench_knewimp.py --synthetic 50000 10 --steps 3 --epochs 2
+    .venv/bin/python scripts/bench_knewimp.py --dataset bt --floor --reference-seconds 16.7
+
+Floor (``--floor``): a lower bound on the time of ANY implementation of the same settings on this
+CPU, measured by timing only the bare operations the arithmetic cannot avoid, one at a time and
+with nothing else around them: per DSM epoch the six (n x H x H) matrix products of a forward and
+backward pass through each hidden-to-hidden layer (forward z = a W^T and g W; backward two
+products for each), and per particle step the two (m x H x H) products of the score, the m x n
+exponentials of the kernel block and its two thin products (m = rows with a missing entry).
+Everything smaller (first and last layers, elementwise work, the optimiser) is left out, so the
+real floor is higher. ``--reference-seconds`` prints the largest speed-up over that time the floor
+allows.
 """
 from __future__ import annotations
 
@@ -99,6 +110,29 @@ def run(Xm, mask, X, impl: Implementation, args, steps=None, epochs=None) -> dic
             "mae": float(np.abs(out - X)[mask].mean()), "rss_before": before, "peak": rss_mb()}
 
 
+def _op_seconds(fn, repeats: int = 30) -> float:
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
+def floor_seconds(n: int, m: int, d: int, hidden, dsm_epochs: int, particle_steps: int, dtype) -> dict:
+    """Lower bound (seconds) from the unavoidable products and exponentials; see the module docstring."""
+    g = torch.Generator().manual_seed(0)
+    rand = lambda *shape: torch.rand(shape, generator=g, dtype=dtype)  # noqa: E731
+    epoch = step = 0.0
+    for h_in, h_out in zip(hidden[:-1], hidden[1:]):
+        a, W, b = rand(n, h_in), rand(h_out, h_in), rand(m, h_in)
+        epoch += 6 * _op_seconds(lambda: a @ W.T)
+        step += 2 * _op_seconds(lambda: b @ W.T)
+    Xa, X, Y, K = rand(m, d), rand(n, d), rand(2 * d + 1, n), rand(m, n)
+    step += _op_seconds(lambda: Xa @ X.T) + _op_seconds(lambda: K.exp()) + _op_seconds(lambda: Y @ K.T)
+    return {"dsm": dsm_epochs * epoch, "steps": particle_steps * step, "per_epoch": epoch, "per_step": step,
+            "total": dsm_epochs * epoch + particle_steps * step}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
@@ -115,6 +149,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-oracle", action="store_true", help="skip the naive path")
     ap.add_argument("--oracle-max-n", type=int, default=5000)
     ap.add_argument("--oracle-steps", type=int, default=None, help="particle steps for the naive path")
+    ap.add_argument("--floor", action="store_true", help="also time the arithmetic floor (see above)")
+    ap.add_argument("--reference-seconds", type=float, default=None,
+                    help="seconds of the authors' code on the same case, for the attainable speed-up")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -143,6 +180,17 @@ def main(argv=None) -> int:
           f"{1 / fast['per_step']:.1f} steps/s); MAE {fast['mae']:.6f}")
     print(f"       peak RSS {fast['peak']:.0f} MB (+{fast['peak'] - fast['rss_before']:.0f} MB over the "
           f"{fast['rss_before']:.0f} MB before imputing; ru_maxrss, numpy + torch CPU)")
+    if args.floor:
+        m = int(mask.any(axis=1).sum())
+        hidden = list(KnewImputer().hidden)  # hidden-to-hidden pairs only
+        fl = floor_seconds(n, m, X.shape[1], hidden, args.outer * args.epochs, args.outer * args.steps,
+                           torch.float64 if args.dtype == "float64" else torch.float32)
+        print(f"floor: {fl['total']:.2f}s = DSM {fl['dsm']:.2f}s ({1e3 * fl['per_epoch']:.2f} ms/epoch) + particle steps "
+              f"{fl['steps']:.2f}s ({1e3 * fl['per_step']:.2f} ms/step); the fast path is {fast['total'] / fl['total']:.2f}x "
+              f"the floor")
+        if args.reference_seconds:
+            print(f"reference {args.reference_seconds:.2f}s: fast path {args.reference_seconds / fast['total']:.2f}x faster; "
+                  f"no implementation can beat {args.reference_seconds / fl['total']:.2f}x at these settings on this CPU")
     if args.no_oracle:
         return 0
     if n <= args.oracle_max_n:
