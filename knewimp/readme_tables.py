@@ -8,7 +8,7 @@ keep every number there regenerated from the records, the document holds marker 
     <!-- /results:mcar_mae -->
 
 and ``fill_markers`` replaces what lies between them with ``<tables_dir>/mcar_mae.md``, its
-top-level heading turned into a bold line (so it does not break the document's outline). A marker
+headings turned into bold lines (so it does not break the document's outline). A marker
 whose table does not exist yet gets a one-line note saying so; an unmatched marker is an error.
 
     python -m knewimp.readme_tables README.md --tables results/tables
@@ -20,14 +20,13 @@ import re
 import sys
 from pathlib import Path
 
-_PAIR = re.compile(r"(<!-- results:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
-_OPEN = re.compile(r"<!-- results:([\w.-]+) -->")
+_PAIR = re.compile(r"(<!-- results:(?P<name>[A-Za-z][\w-]*) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
+_OPEN = re.compile(r"<!-- results:([A-Za-z][\w-]*) -->")
 
 
 def _demote(table_md: str) -> str:
-    lines = table_md.strip("\n").splitlines()
-    if lines and lines[0].startswith("# "):
-        lines[0] = f"**{lines[0][2:].strip()}**"
+    lines = [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line
+             for line in table_md.strip("\n").splitlines()]
     return "\n".join(lines) + "\n"
 
 
