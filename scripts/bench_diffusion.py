@@ -30,6 +30,7 @@ if "KNEWIMP_DATA_DIR" not in os.environ and SHARED_UCI.is_dir():
     os.environ["KNEWIMP_DATA_DIR"] = str(SHARED_UCI)
 sys.path.insert(0, str(ROOT))
 
+from knewimp.base import ImputationError  # noqa: E402
 from knewimp.data import load_dataset  # noqa: E402
 from knewimp.missingness import ampute  # noqa: E402
 
@@ -95,13 +96,19 @@ def main(argv=None):
                     params["n_steps"] = max(2, math.ceil(args.fraction * t))
                     scale_e, scale_t = e / params["epochs"], t / params["n_steps"]
                 imp = cls(**params, random_state=args.seed)
-                out = imp.fit_transform(Xm)
+                try:
+                    out = imp.fit_transform(Xm)
+                except ImputationError as exc:  # a diverged run is a result: report it, go on
+                    out = None
+                    failure = str(exc).replace("|", "/")
                 tr, sa = imp.train_seconds_ * scale_e, imp.sample_seconds_ * scale_t
                 tr_cpu, sa_cpu = imp.train_cpu_seconds_ * scale_e, imp.sample_cpu_seconds_ * scale_t
                 if partial:
                     note = (f"EXTRAPOLATED from {params['epochs']} epochs x{scale_e:.1f}, "
                             f"{params['n_steps']} steps x{scale_t:.1f}")
                     err = "-"
+                elif out is None:
+                    note, err = f"FAILED: {failure}", "failed"
                 else:
                     note, err = "full run", f"{float(np.abs(X - out)[mask].mean()):.3f}"
                 print(f"| {name} | {X.shape[0]}x{X.shape[1]} | {method} | {preset} | {tr:.0f} ({tr_cpu:.0f}) | "

@@ -162,3 +162,24 @@ def test_configs_mirror_constructors(name):
         if "defaults" not in body:
             assert body["preset"] == p.stem and set(body) - {"preset"} <= args, p
             assert (CONFIGS / "preset" / p.name).is_file(), p
+
+
+def test_diverged_reverse_chain_is_an_error_not_a_number():
+    # lr ~ 0 keeps the zero-initialised head: eps_hat = 0, so each reverse step multiplies the
+    # sample by 1 / sqrt(alpha_t), in total 1 / sqrt(abar_T) ~ 1e7 with 150 steps up to beta 0.5
+    from knewimp.base import ImputationError
+
+    Xm, _ = mcar(low_rank_matrix(n=30, d=4), seed=1)
+    params = {**TINY, "n_steps": 150, "epochs": 1, "lr": 1e-12, "n_samples": 2}
+    with pytest.raises(ImputationError, match="diverged"):
+        CSDITImputer(**params, random_state=0).fit_transform(Xm)
+
+
+def test_divergence_check_limit():
+    from baselines.diffusion.core import check_not_diverged
+    from knewimp.base import ImputationError
+
+    check_not_diverged(np.array([39.0, -2.0]), 4.0, "x")  # within 10 x 4
+    with pytest.raises(ImputationError, match=r"1 of 2 imputed entries beyond 10x .* \(40\), largest 41"):
+        check_not_diverged(np.array([41.0, -2.0]), 4.0, "x")
+    check_not_diverged(np.array([9.5]), 0.2, "x")  # the limit never drops below 10

@@ -35,6 +35,26 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
+DIVERGENCE_FACTOR = 10.0
+
+
+def check_not_diverged(imputed_z: np.ndarray, max_observed_z: float, phase: str) -> None:
+    """Refuse imputations (in standardised units) beyond DIVERGENCE_FACTOR x the largest observed |z|.
+
+    The network's output is bounded (tanh-gated units), so once a reverse chain leaves the range
+    it was trained on, nothing pulls it back and it grows by up to 1 / sqrt(alpha_t) per step; long
+    schedules with many near-pure-noise steps can end at |z| ~ 1e6. Such a result is finite but
+    meaningless, and must be recorded as a failure rather than scored.
+    """
+    limit = DIVERGENCE_FACTOR * max(max_observed_z, 1.0)
+    worst = float(np.abs(imputed_z).max()) if imputed_z.size else 0.0
+    if worst > limit:
+        k = int((np.abs(imputed_z) > limit).sum())
+        raise ImputationError(
+            f"{phase}: reverse diffusion diverged: {k} of {imputed_z.size} imputed entries beyond "
+            f"{DIVERGENCE_FACTOR:g}x the largest observed |z| ({limit:.3g}), largest {worst:.3g}")
+
+
 class DiffusionImputer(BaseImputer):
     """Skeleton of a DDPM imputer (see :class:`CSDITImputer` and :class:`MissDiffImputer`).
 
@@ -138,8 +158,9 @@ class DiffusionImputer(BaseImputer):
         with torch_threads(self.num_threads):
             draws = ancestral_sample(eps_fn, S * n, d, sch, g_sample, chunk, replace, phase=f"{self.phase} sample")
         draws = draws.view(S, n, d).cpu().numpy().astype(np.float64)
+        median = np.median(draws, axis=0)
+        self.sample_seconds_, self.sample_cpu_seconds_ = time.perf_counter() - t0, time.process_time() - c0
         if not np.isfinite(draws).all():
             raise ImputationError(f"{self.phase}: reverse diffusion produced NaN/Inf samples")
-        out = np.median(draws, axis=0) * sd + mu
-        self.sample_seconds_, self.sample_cpu_seconds_ = time.perf_counter() - t0, time.process_time() - c0
-        return out
+        check_not_diverged(median[mask], float(np.abs(Z[observed]).max()), self.phase)
+        return median * sd + mu

@@ -32,12 +32,14 @@ def default_chunk(d: int, tokens: int = 20_000) -> int:
 def ancestral_sample(eps_fn: Callable[[torch.Tensor, int, slice], torch.Tensor], n: int, d: int,
                      schedule: Schedule, generator: torch.Generator, chunk: int,
                      replace: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
-                     phase: str = "sample") -> torch.Tensor:
+                     phase: str = "sample",
+                     monitor: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> torch.Tensor:
     """Run the T reverse steps on ``n`` stacked rows; return x_0 of shape (n, d).
 
     ``eps_fn(x_in, t, rows)`` predicts the noise for stacked rows ``rows`` (a slice) from the
     network input state ``x_in``; ``replace(x, t)``, when given, builds that state from the
-    current sample (the replacement hook) before the step.
+    current sample (the replacement hook) before the step. ``monitor(t, x_t, eps)``, when given,
+    sees each step's state and prediction (diagnostics: scripts/trace_diffusion.py).
     """
     device = generator.device
     sch = schedule.to(device)
@@ -49,6 +51,8 @@ def ancestral_sample(eps_fn: Callable[[torch.Tensor, int, slice], torch.Tensor],
         for start in range(0, n, chunk):
             rows = slice(start, min(start + chunk, n))
             eps[rows] = eps_fn(x_in[rows], t, rows)
+        if monitor is not None:
+            monitor(t, x, eps)
         beta, alpha, abar = sch.betas[t], sch.alphas[t], sch.alpha_bars[t]
         x = (x - (beta / torch.sqrt(1 - abar)) * eps) / torch.sqrt(alpha)
         if t > 0:
