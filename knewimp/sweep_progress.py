@@ -46,7 +46,10 @@ class SweepProgress(Callback):
         d.mkdir(parents=True, exist_ok=True)
         total = sweep_size(config)
         (d / "start.json").write_text(json.dumps({"total": total, "start": time.time()}))
-        log.info("sweep: %d cells", total)
+        # the basic sweeper composes every job's config to validate the batch before launching
+        # any: ~0.15 s per cell, i.e. minutes for the 960-cell grid, with no output of its own
+        log.info("sweep: %d cells; composing and validating their configs first (about %s)", total,
+                 format_seconds(0.15 * total))
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         d = self._dir(config)
