@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_diffusion import data, preset_params  # noqa: E402
 
-from baselines.diffusion.core import torch_threads  # noqa: E402
+from baselines.diffusion.core import standardise, torch_threads  # noqa: E402
 from baselines.diffusion.sample import ancestral_sample, default_chunk  # noqa: E402
 from baselines.diffusion.schedule import make_schedule  # noqa: E402
 from baselines.diffusion.train import train  # noqa: E402
@@ -43,8 +43,7 @@ def main(argv=None) -> int:
         params["epochs"] = args.epochs
     imp = cls(**params, random_state=args.seed, device="cpu")
     X, Xm, mask = data(args.dataset, "mcar", 0.3, args.seed)
-    mu, sd = np.nanmean(Xm, axis=0), np.nanstd(Xm, axis=0)
-    Z = torch.as_tensor(np.nan_to_num((Xm - mu) / sd), dtype=torch.float32)
+    Z, mu, sd = standardise(Xm)
     observed = torch.as_tensor(~mask)
     n, d = Z.shape
     sch = make_schedule(imp.n_steps, imp.beta_start, imp.beta_end, imp.schedule)

@@ -35,6 +35,15 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
+def standardise(X: np.ndarray, device="cpu") -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """(Z, mu, sd): z-scores from the observed column means and stds, missing entries set to 0."""
+    mu = np.nanmean(X, axis=0)
+    sd = np.nanstd(X, axis=0)
+    sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+    Z = torch.as_tensor(np.nan_to_num((X - mu) / sd, nan=0.0), dtype=torch.float32, device=device)
+    return Z, mu, sd
+
+
 DIVERGENCE_FACTOR = 10.0
 
 
@@ -133,11 +142,8 @@ class DiffusionImputer(BaseImputer):
         device = resolve_device(self.device)
         seeds = self._rng().integers(0, 2**62, size=3)
         gen = lambda s, dev: torch.Generator(dev).manual_seed(int(s))  # noqa: E731
-        mu = np.nanmean(X, axis=0)
-        sd = np.nanstd(X, axis=0)
-        sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+        Z, mu, sd = standardise(X, device)
         n, d = X.shape
-        Z = torch.as_tensor(np.nan_to_num((X - mu) / sd, nan=0.0), dtype=torch.float32, device=device)
         observed = torch.as_tensor(~mask, device=device)
         schedule = make_schedule(int(self.n_steps), float(self.beta_start), float(self.beta_end), self.schedule)
         t0, c0 = time.perf_counter(), time.process_time()
