@@ -90,13 +90,18 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def cell_identity(cfg: DictConfig) -> dict[str, Any]:
+    """The fields that name a cell's record (``records.IDENTITY_FIELDS``), from its composed config."""
+    return dict(dataset=cfg.dataset.name, mechanism=cfg.mechanism.name, missing_rate=float(cfg.missing_rate),
+                seed=int(cfg.seed), method=cfg.method.name, preset=cfg.method.preset,
+                params=method_params(cfg.method))
+
+
 def run_cell(cfg: DictConfig) -> dict[str, Any]:
     """Run the cell described by ``cfg`` (a composed config) and return its record."""
     _validate(cfg)
-    method, preset = cfg.method.name, cfg.method.preset
-    params = method_params(cfg.method)
-    identity = dict(dataset=cfg.dataset.name, mechanism=cfg.mechanism.name, missing_rate=float(cfg.missing_rate),
-                    seed=int(cfg.seed), method=method, preset=preset, params=params)
+    identity = cell_identity(cfg)
+    method, params = identity["method"], identity["params"]
     cid = records.cell_id(**identity)
     old = records.read_record(records.record_path(cfg.results_dir, cid))
     if old is not None and old.get("status") == "ok" and not cfg.force:

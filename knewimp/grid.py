@@ -4,7 +4,8 @@
 
 Expands the experiment's ``hydra.sweeper.params`` into its cells (the cell identity needs the
 method's composed parameters, so each method x preset is composed once), then reports per method
-how many cells are ok, failed (with reasons) or not yet run, and the compute spent so far.
+how many cells are ok, failed (with reasons) or not yet run, the compute spent so far and an
+estimate of the compute left.
 """
 from __future__ import annotations
 
@@ -13,14 +14,20 @@ import itertools
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from typing import Callable
+
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
 
 from knewimp import records
-from knewimp.cell import method_params
+from knewimp.cell import cell_identity
+from knewimp.cost import CostModel
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-AXES = ("dataset", "mechanism", "method", "seed")
+# Sweep keys whose values enter a cell's identity as they are; every other swept key (method,
+# preset, method.entropy_weight, ...) changes the method's composed parameters.
+DIRECT_KEYS = ("dataset", "mechanism", "seed", "missing_rate")
 
 
 def _compose(overrides: list[str]):
@@ -28,57 +35,123 @@ def _compose(overrides: list[str]):
         return compose(config_name="config", overrides=overrides, return_hydra_config=True)
 
 
-def expected_cells(experiment: str, extra: list[str] | None = None) -> list[dict]:
-    """Identity dicts of every cell of ``experiment`` (values of its sweep params, ``extra``
-    overrides such as ``method.entropy_weight=5`` applied to every cell)."""
-    base = _compose([f"experiment={experiment}", *(extra or [])])
-    params = {k: str(v).split(",") for k, v in base.hydra.sweeper.params.items()}
-    unknown = set(params) - set(AXES)
-    if unknown:
-        raise ValueError(f"grid status supports sweeps over {', '.join(AXES)} only, not {sorted(unknown)}")
-    fixed = {axis: [str(OmegaConf.select(base, f"{axis}.name" if axis != "seed" else "seed"))] for axis in AXES}
-    axes = {axis: params.get(axis, fixed[axis]) for axis in AXES}
-    by_method = {}
-    for method in axes["method"]:
-        cfg = _compose([f"experiment={experiment}", f"method={method}", *(extra or [])])
-        by_method[method] = (cfg.method.preset, method_params(cfg.method))
+def sweep_overrides(config: DictConfig, cli: list[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    """(fixed overrides, {key: swept values}) of a multirun: ``hydra.sweeper.params`` of ``config``
+    and the command-line overrides ``cli`` (default: ``hydra.overrides.task``); a command-line
+    value for a key replaces the config's."""
+    lines = {key: f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()}
+    cli = list(config.hydra.overrides.task) if cli is None else cli
+    for line in cli:
+        lines[line.split("=", 1)[0]] = line
+    fixed, sweeps = [], {}
+    for key, override in zip(lines, OverridesParser.create().parse_overrides(list(lines.values()))):
+        if override.is_sweep_override():
+            sweeps[override.key_or_group] = list(override.sweep_string_iterator())
+        else:
+            fixed.append(lines[key])
+    return fixed, sweeps
+
+
+def sweep_cells(compose_fn: Callable[[list[str]], DictConfig], fixed: list[str],
+                sweeps: dict[str, list[str]]) -> list[dict]:
+    """Identity dicts of every cell of a sweep, in the order of the swept keys.
+
+    ``compose_fn(overrides)`` composes a config; it runs once per combination of the keys that
+    change the method's parameters, not once per cell."""
+    composed = {}
+    for combo in itertools.product(*(sweeps[k] for k in sweeps if k not in DIRECT_KEYS)):
+        keys = [k for k in sweeps if k not in DIRECT_KEYS]
+        cfg = compose_fn([*fixed, *(f"{k}={v}" for k, v in zip(keys, combo))])
+        composed[combo] = cfg
     cells = []
-    for dataset, mechanism, method, seed in itertools.product(*(axes[a] for a in AXES)):
-        preset, mparams = by_method[method]
-        cells.append(dict(dataset=dataset, mechanism=mechanism, missing_rate=float(base.missing_rate),
-                          seed=int(seed), method=method, preset=preset, params=mparams))
+    for combo in itertools.product(*sweeps.values()):
+        values = dict(zip(sweeps, combo))
+        cfg = composed[tuple(v for k, v in values.items() if k not in DIRECT_KEYS)]
+        identity = cell_identity(cfg)
+        for key in DIRECT_KEYS:
+            if key in values:
+                identity[key] = values[key]
+        identity["seed"], identity["missing_rate"] = int(identity["seed"]), float(identity["missing_rate"])
+        cells.append(identity)
     return cells
 
 
-def grid_status(experiment: str, results_dir: str | Path) -> tuple[str, dict]:
-    """Markdown report and counts {method: Counter(ok=, failed=, missing=)}."""
+def expected_cells(experiment: str, extra: list[str] | None = None) -> list[dict]:
+    """Identity dicts of every cell of ``experiment`` (values of its sweep params, ``extra``
+    overrides such as ``method.entropy_weight=5`` applied to every cell)."""
+    cli = [f"experiment={experiment}", *(extra or [])]
+    fixed, sweeps = sweep_overrides(_compose(cli), cli=cli)
+    return sweep_cells(_compose, fixed, sweeps)
+
+
+def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tuple[str, dict]:
+    """Markdown report and counts {method: Counter(ok=, failed=, missing=)}.
+
+    The report gives, per method, the cells ok / failed / not run, the compute spent and an
+    estimate of the compute left (``knewimp.cost``, from the records of all experiments), a
+    dataset x mechanism table of ok cells, and every failed cell with its reason."""
     have = {r["cell_id"]: r for r in records.iter_records(results_dir)}
+    model = CostModel(list(have.values()))
     counts: dict[str, Counter] = defaultdict(Counter)
     seconds: Counter = Counter()
-    failures, missing = [], []
+    left: Counter = Counter()
+    left_ds: Counter = Counter()
+    extrapolated: set[str] = set()
+    guessed: dict[str, set] = defaultdict(set)      # method -> sources of its estimates for cells left
+    blocks: dict[tuple, Counter] = defaultdict(Counter)
+    failures = []
     for cell in expected_cells(experiment):
         cid = records.cell_id(**cell)
         rec = have.get(cid)
         state = "missing" if rec is None else rec["status"]
-        counts[cell["method"]][state] += 1
+        method = cell["method"]
+        counts[method][state] += 1
+        blocks[(cell["dataset"], cell["mechanism"])][state == "ok"] += 1
         if rec is not None:
-            seconds[cell["method"]] += rec.get("fit_seconds") or 0.0
+            seconds[method] += rec.get("fit_seconds") or 0.0
         if state == "failed":
             failures.append(f"- `{cid}`: {rec['error']}")
-        elif state == "missing":
-            missing.append(cid)
+        if state != "ok":
+            est = model.estimate(method, cell["preset"], cell["dataset"])
+            if est is None:
+                guessed[method].add("unknown")
+            else:
+                left[method] += est.seconds
+                left_ds[cell["dataset"]] += est.seconds
+                guessed[method].add(est.source)
+                if est.source != "measured":
+                    extrapolated.add(cell["dataset"])
     total = sum(sum(c.values()) for c in counts.values())
     done = sum(c["ok"] for c in counts.values())
+    unknown = sorted(m for m, src in guessed.items() if "unknown" in src)
+    left_h = sum(left.values()) / 3600
     lines = [f"# Grid status: experiment `{experiment}`", "",
-             f"{done} of {total} cells ok; imputation compute in records: {sum(seconds.values()) / 3600:.2f} h.", "",
-             "| method | ok | failed | not run | compute (h) |", "|---|---|---|---|---|"]
+             f"{done} of {total} cells ok; imputation compute in records: {sum(seconds.values()) / 3600:.2f} h; "
+             f"estimated compute left: {left_h:.1f} h"
+             + (f" (not counting {', '.join(unknown)}: no record to estimate from)" if unknown else "")
+             + f", about {left_h / jobs:.1f} h wall at {jobs} parallel cell{'s' if jobs > 1 else ''}.", "",
+             "| method | ok | failed | not run | compute (h) | left, estimated (h) |",
+             "|---|---|---|---|---|---|"]
     for method, c in counts.items():
-        lines.append(f"| {method} | {c['ok']} | {c['failed']} | {c['missing']} | {seconds[method] / 3600:.2f} |")
+        est = "--" if "unknown" in guessed[method] else f"{left[method] / 3600:.2f}"
+        if guessed[method] - {"measured", "unknown"}:
+            est += " (partly extrapolated)"
+        lines.append(f"| {method} | {c['ok']} | {c['failed']} | {c['missing']} | {seconds[method] / 3600:.2f} | {est} |")
+    datasets = list(dict.fromkeys(ds for ds, _ in blocks))
+    mechanisms = list(dict.fromkeys(mech for _, mech in blocks))
+    lines += ["", "## Cells ok per dataset and mechanism", "",
+              "| dataset | " + " | ".join(mechanisms) + " | left, estimated (h) |",
+              "|---" * (len(mechanisms) + 2) + "|"]
+    for ds in datasets:
+        row = [f"{blocks[(ds, m)][True]}/{sum(blocks[(ds, m)].values())}" for m in mechanisms]
+        row.append(f"{left_ds[ds] / 3600:.2f}" + (" (extrapolated)" if ds in extrapolated else ""))
+        lines.append(f"| {ds} | " + " | ".join(row) + " |")
+    lines += ["", "Estimates (`knewimp/cost.py`): the median seconds of the method's records on the same dataset; "
+              "for a dataset the method has no record on, a power law in n and d fitted to its other datasets, "
+              "which can be several times off, most of all for datasets larger than any measured.",
+              "Cells not ok are neither skipped nor excluded: `make reproduce` runs them."]
     if failures:
         lines += ["", "## Failed cells", *failures]
-    if missing:
-        by = Counter(cid.split("__")[4] for cid in missing)
-        lines += ["", "## Not yet run", ", ".join(f"{m}: {k}" for m, k in by.items())]
     return "\n".join(lines) + "\n", dict(counts)
 
 
@@ -87,8 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--experiment", default="reproduce")
     ap.add_argument("--results-dir", default="results")
     ap.add_argument("--write", default=None, help="also write the report to this Markdown file")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel cells, for the wall-time estimate (default 2)")
     args = ap.parse_args(argv)
-    report, _ = grid_status(args.experiment, args.results_dir)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    report, _ = grid_status(args.experiment, args.results_dir, args.jobs)
     print(report)
     if args.write:
         Path(args.write).parent.mkdir(parents=True, exist_ok=True)

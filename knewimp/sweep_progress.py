@@ -1,8 +1,16 @@
 """Hydra callback: cells done / total and an estimate of time left for a multirun sweep.
 
-Works with every launcher (basic, joblib workers, submitit jobs): each finished job appends one
-line to ``<sweep dir>/.progress/done.log`` (O_APPEND writes of one short line do not interleave),
-and the count of lines, the start time and the total give the estimate.
+Works with every launcher (basic, joblib workers, submitit jobs) through files in
+``<sweep dir>/.progress/``: ``start.json`` (written once, before any job) and ``done.log`` (each
+finished job appends its cell id; O_APPEND writes of one short line do not interleave).
+
+At the start the sweep's cells are expanded and those whose record is already ok (skipped on
+resume) are set aside; each cell left gets a cost estimate from the records (``knewimp.cost``).
+The time left is then the estimated seconds still to run, times the wall seconds the sweep has
+actually taken per estimated second so far: a resumed grid is not credited for its skipped cells,
+a slow dataset counts for more than a fast one, and the parallelism and load of this machine
+calibrate the estimate as cells finish. A sweep the planner cannot expand falls back to counting
+cells.
 """
 from __future__ import annotations
 
@@ -13,10 +21,15 @@ import os
 import time
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
+import numpy as np
+from hydra import compose
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from knewimp import records
+from knewimp.cell import cell_identity
+from knewimp.cost import CostModel
+from knewimp.grid import sweep_cells, sweep_overrides
 from knewimp.progress import format_seconds
 
 log = logging.getLogger("knewimp.sweep")
@@ -25,16 +38,29 @@ log = logging.getLogger("knewimp.sweep")
 def sweep_size(config: DictConfig) -> int:
     """Number of jobs in the sweep: the product of the sweep lengths of the CLI overrides and of
     ``hydra.sweeper.params`` (a CLI value for the same key replaces the config's)."""
-    lines = {}
-    for key, value in (config.hydra.sweeper.get("params") or {}).items():
-        lines[key] = f"{key}={value}"
-    for line in config.hydra.overrides.task:
-        lines[line.split("=", 1)[0]] = line
-    total = 1
-    for override in OverridesParser.create().parse_overrides(list(lines.values())):
-        if override.is_sweep_override():
-            total *= sum(1 for _ in override.sweep_string_iterator())
-    return total
+    _, sweeps = sweep_overrides(config)
+    return math.prod(len(values) for values in sweeps.values())
+
+
+def plan_cells(config: DictConfig, compose_fn=None) -> dict[str, float]:
+    """{cell id: estimated seconds} of the sweep's cells that will run (no ok record, or
+    ``force``). Cells of a column with no record at all get the median of the other estimates."""
+    fixed, sweeps = sweep_overrides(config)
+    if compose_fn is None:
+        def compose_fn(overrides):
+            return compose(config_name=config.hydra.job.config_name, overrides=overrides)
+    have = {r["cell_id"]: r for r in records.iter_records(config.results_dir)}
+    model = CostModel(list(have.values()))
+    plan: dict[str, float | None] = {}
+    for cell in sweep_cells(compose_fn, fixed, sweeps):
+        cid = records.cell_id(**cell)
+        if have.get(cid, {}).get("status") == "ok" and not config.get("force"):
+            continue
+        est = model.estimate(cell["method"], cell["preset"], cell["dataset"])
+        plan[cid] = None if est is None else est.seconds
+    known = [s for s in plan.values() if s is not None]
+    fill = float(np.median(known)) if known else 1.0
+    return {cid: fill if s is None else s for cid, s in plan.items()}
 
 
 class SweepProgress(Callback):
@@ -45,25 +71,57 @@ class SweepProgress(Callback):
         d = self._dir(config)
         d.mkdir(parents=True, exist_ok=True)
         total = sweep_size(config)
-        (d / "start.json").write_text(json.dumps({"total": total, "start": time.time()}))
+        try:
+            plan = plan_cells(config)
+        except Exception as exc:  # an exotic sweep: still report counts
+            log.info("sweep: no per-cell plan (%s: %s); the estimate counts cells", type(exc).__name__, exc)
+            plan = None
+        (d / "start.json").write_text(json.dumps({"total": total, "start": time.time(), "plan": plan}))
+        if plan is not None:
+            log.info("sweep: %d cells, %d with ok records (skipped), %d to run, about %s of compute by the "
+                     "records so far", total, total - len(plan), len(plan), format_seconds(sum(plan.values())))
         # the basic sweeper composes every job's config to validate the batch before launching
-        # any: ~0.15 s per cell, i.e. minutes for the 960-cell grid, with no output of its own
-        log.info("sweep: %d cells; composing and validating their configs first (about %s)", total,
-                 format_seconds(0.15 * total))
+        # any: ~0.25 s per cell, i.e. minutes for the 960-cell grid, with no output of its own
+        log.info("sweep: composing and validating the %d cells' configs first (about %s)", total,
+                 format_seconds(0.25 * total))
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        d = self._dir(config)
+        if not (d / "start.json").is_file():
+            return
+        try:  # the first job to start marks when work began (composition excluded)
+            fd = os.open(d / "first_job", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{time.time()}\n")
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         d = self._dir(config)
         start_file = d / "start.json"
         if not start_file.is_file():  # a single run, not a sweep
             return
+        cid = records.cell_id(**cell_identity(config))
         fd = os.open(d / "done.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, f"{config.hydra.job.num}\n".encode())
+            os.write(fd, f"{cid}\n".encode())
         finally:
             os.close(fd)
         info = json.loads(start_file.read_text())
-        done = sum(1 for _ in open(d / "done.log"))
-        elapsed = time.time() - info["start"]
-        left = elapsed / done * (info["total"] - done) if done else math.inf
-        log.info("sweep: %d/%d cells done, %s elapsed, about %s left", done, info["total"],
-                 format_seconds(elapsed), format_seconds(left))
+        finished = (d / "done.log").read_text().split()
+        first = d / "first_job"
+        began = float(first.read_text()) if first.is_file() else info["start"]
+        elapsed = time.time() - began
+        plan = info.get("plan")
+        if plan is None:
+            left = elapsed / len(finished) * (info["total"] - len(finished))
+            log.info("sweep: %d/%d cells done, %s elapsed, about %s left", len(finished), info["total"],
+                     format_seconds(elapsed), format_seconds(left))
+            return
+        ran = set(finished) & set(plan)
+        est_done = sum(plan[c] for c in ran)
+        est_left = sum(s for c, s in plan.items() if c not in ran)
+        left = est_left * elapsed / est_done if est_done > 0 else math.inf
+        log.info("sweep: %d/%d cells done (%d of %d to run, the rest had ok records), %s elapsed, about %s left",
+                 len(finished), info["total"], len(ran), len(plan), format_seconds(elapsed),
+                 format_seconds(left) if math.isfinite(left) else "? (no cell run yet)")

@@ -62,6 +62,8 @@ def render_index(sel: Selection, records: list[dict], written: list[tuple[str, l
     lines += [f"- {name}: " + " / ".join(f"[{f}]({f})" for f in files) for name, files in written] or ["- none"]
     lines += ["", "Table CSVs are long format (one row per dataset and column, unrounded means, p-values).", "",
               "## Summaries", "", "- [ranks.md](ranks.md) / [ranks.csv](ranks.csv): average ranks, Friedman, Nemenyi CD",
+              "- [claims.md](claims.md) / [claims.csv](claims.csv): where the reference is best or second best, "
+              "with the grid's presets and with faithful baselines",
               "- [failed.md](failed.md): failed records with reasons, missing cells",
               "- [all_records.csv](all_records.csv): every record loaded, one row each (params as JSON), "
               "with `included` and `excluded_reason`", "", "## Figures", ""]

@@ -19,7 +19,8 @@ Usage::
 ``main`` also draws the figures (``knewimp.figures``) into ``<results-dir>/figures`` unless
 ``--no-figures``. The work is split over ``table_data`` (selection, columns), ``table_cells``
 (means, significance), ``table_render`` (Markdown, LaTeX, CSV rows), ``table_ranks`` and
-``table_reports`` (failed.md, index.md); this module writes the files.
+``table_claims`` (where the reference is best or second best) and ``table_reports`` (failed.md,
+index.md); this module writes the files.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from typing import Any, Iterable, Sequence
 
 from knewimp.records import load_records
 from knewimp.table_cells import build_table
+from knewimp.table_claims import CLAIM_CSV_FIELDS, claim_rows, compute_claims, render_claims_markdown
 from knewimp.table_data import (METRICS, Column, all_records_rows, column_labels, columns_in, mechanisms_in,
                                 resolve_reference, select_records)
 from knewimp.table_ranks import RANK_CSV_FIELDS, compute_ranks, rank_rows, render_ranks_markdown
@@ -93,6 +95,9 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
     rank_results = compute_ranks(kept) if kept else []
     (out / "ranks.md").write_text(render_ranks_markdown(rank_results, labels, missing_rate), encoding="utf-8")
     _write_csv(out / "ranks.csv", RANK_CSV_FIELDS, rank_rows(rank_results, labels))
+    claims = compute_claims(kept, ref)
+    (out / "claims.md").write_text(render_claims_markdown(claims, labels, ref, missing_rate), encoding="utf-8")
+    _write_csv(out / "claims.csv", CLAIM_CSV_FIELDS, claim_rows(claims, labels))
     (out / "failed.md").write_text(render_failed(sel, labels), encoding="utf-8")
 
     fig_paths: list[Path] = []
@@ -109,7 +114,7 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
     log(f"knewimp.tables: {len(records)} records loaded, {len(kept)} used ({n_failed} failed), "
         f"{len(written)} tables -> {out}" + (f", {len(fig_paths)} figures -> {fig_dir}" if figures else ""))
     return dict(out=out, n_loaded=len(records), n_used=len(kept), n_failed=n_failed, tables=written,
-                reference=ref, ranks=rank_results, figures=fig_paths)
+                reference=ref, ranks=rank_results, claims=claims, figures=fig_paths)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

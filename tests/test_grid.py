@@ -1,6 +1,6 @@
 from knewimp import records
-from knewimp.grid import _compose, expected_cells, grid_status
-from knewimp.sweep_progress import sweep_size
+from knewimp.grid import _compose, expected_cells, grid_status, sweep_cells, sweep_overrides
+from knewimp.sweep_progress import plan_cells, sweep_size
 
 
 def test_quick_grid_expands_to_distinct_cells():
@@ -26,3 +26,36 @@ def test_sweep_size_counts_experiment_and_cli_sweeps():
     cfg = _compose(["experiment=quick"])
     cfg.hydra.overrides.task.append("seed=0,1,2,3,4,5")  # a CLI sweep replaces the experiment's
     assert sweep_size(cfg) == 2 * 3 * 2 * 6
+
+
+def test_status_estimates_time_left_from_the_records(tmp_path):
+    cells = expected_cells("quick")
+    for cell in cells:
+        if cell["seed"] == 0:
+            records.write_record(tmp_path, dict(cell, cell_id=records.cell_id(**cell), status="ok", error=None,
+                                                fit_seconds=100.0))
+    report, _ = grid_status("quick", tmp_path, jobs=2)
+    # 24 cells left at 100 s + overhead each, measured on the same datasets
+    assert "12 of 36 cells ok" in report and "estimated compute left: 0.7 h" in report
+    assert "about 0.3 h wall at 2 parallel cells" in report
+    assert "| bt | 2/6 | 2/6 | 2/6 | 0.34 |" in report
+
+
+def test_sweep_cells_expand_cli_sweeps_over_method_parameters():
+    cfg = _compose(["experiment=ablation_entropy"])
+    fixed, sweeps = sweep_overrides(cfg, cli=["experiment=ablation_entropy", "seed=0", "mechanism=mcar"])
+    assert "seed=0" in fixed and set(sweeps) == {"method.entropy_weight"}
+    cells = sweep_cells(_compose, fixed, sweeps)
+    assert [c["params"]["entropy_weight"] for c in cells] == [-1.0, 0.0, 1.0, 5.0, 10.0, 20.0, 50.0]
+    assert {(c["dataset"], c["mechanism"], c["seed"]) for c in cells} == {("cc", "mcar", 0)}
+
+
+def test_sweep_plan_sets_aside_cells_with_ok_records(tmp_path):
+    cells = expected_cells("quick")
+    done = cells[0]
+    records.write_record(tmp_path, dict(done, cell_id=records.cell_id(**done), status="ok", error=None,
+                                        fit_seconds=5.0))
+    cfg = _compose(["experiment=quick", f"results_dir={tmp_path}"])
+    plan = plan_cells(cfg, compose_fn=_compose)
+    assert len(plan) == len(cells) - 1 and records.cell_id(**done) not in plan
+    assert all(s > 0 for s in plan.values())

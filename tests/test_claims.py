@@ -1,0 +1,62 @@
+"""Counting where the reference is best or second best, with the grid's presets and faithful ones."""
+from knewimp.table_claims import compute_claims, render_claims_markdown, view_columns
+from knewimp.table_data import Column, column_labels, columns_in
+
+REF = Column("knewimp", "paper")
+
+
+def rec(ds, method, preset, seed, mae, mech="mcar", status="ok"):
+    return dict(dataset=ds, mechanism=mech, seed=seed, method=method, preset=preset, status=status,
+                mae=mae, wass=mae)
+
+
+def records():
+    out = []
+    for s in range(3):
+        out += [rec("bt", "knewimp", "paper", s, 0.5), rec("cc", "knewimp", "paper", s, 0.3),
+                rec("bt", "mice", "single", s, 0.4), rec("cc", "mice", "single", s, 0.35),
+                rec("bt", "tdm", "paper", s, 0.8), rec("cc", "tdm", "paper", s, 0.8)]
+    for s in range(2):  # the published TDM ran on fewer seeds: the grid view keeps the paper preset
+        out += [rec("bt", "tdm", "published", s, 0.45), rec("cc", "tdm", "published", s, 0.2)]
+    return out
+
+
+def by_scope(claims, view, metric="mae"):
+    return {c.scope: c for c in claims if c.view == view and c.metric == metric}
+
+
+def test_views_take_the_grid_preset_and_published_where_run():
+    views = view_columns(records(), REF)
+    assert Column("tdm", "paper") in views["grid"] and Column("tdm", "published") not in views["grid"]
+    assert Column("tdm", "published") in views["faithful"] and Column("tdm", "paper") not in views["faithful"]
+    assert REF in views["faithful"]
+
+
+def test_places_and_winners_in_each_view():
+    claims = compute_claims(records(), REF)
+    grid = by_scope(claims, "grid")["mcar"]
+    assert grid.places == {("bt", "mcar"): 2, ("cc", "mcar"): 1} and grid.top2 == 2
+    assert grid.winners == {("bt", "mcar"): Column("mice", "single")}
+    faithful = by_scope(claims, "faithful")["mcar"]
+    assert faithful.places == {("bt", "mcar"): 3, ("cc", "mcar"): 2} and faithful.top2 == 1
+    assert faithful.winners[("cc", "mcar")] == Column("tdm", "published")
+    labels = column_labels(columns_in(records()))
+    text = render_claims_markdown(claims, labels, REF, 0.3)
+    assert "| MAE | mcar | 2 | 0 | 1 | 1/2 (50%) | mice: bt; tdm (published): cc | 0 |" in text
+
+
+def test_blocks_without_every_column_are_not_counted():
+    recs = [r for r in records() if r["preset"] != "published"]
+    recs += [rec("bt", "mean", "published", s, 0.9) for s in range(3)]
+    recs += [rec("cc", "mean", "published", 0, 0.9, status="failed")]
+    claims = compute_claims(recs, REF)
+    assert set(by_scope(claims, "faithful")) == set()  # no published baseline run: one view only
+    grid = by_scope(claims, "grid")["all"]
+    assert list(grid.places) == [("bt", "mcar")] and grid.incomplete == [("cc", "mcar")]
+
+
+def test_paper_view_leaves_out_methods_the_paper_did_not_compare():
+    views = view_columns(records(), REF)
+    assert [c.method for c in views["paper"]] == ["knewimp", "tdm"]
+    paper = by_scope(compute_claims(records(), REF), "paper")["mcar"]
+    assert paper.places == {("bt", "mcar"): 1, ("cc", "mcar"): 1}

@@ -1,0 +1,49 @@
+"""Cost estimates for cells not yet run: measured medians, power-law extrapolation, wall time."""
+import math
+
+import pytest
+
+from knewimp.cost import OVERHEAD_SECONDS, CostModel, cell_seconds
+from knewimp.data import DATASETS
+
+
+def rec(dataset, seconds, method="m", preset="p", **extra):
+    return dict(dataset=dataset, method=method, preset=preset, fit_seconds=seconds, **extra)
+
+
+def test_measured_dataset_uses_the_median_of_its_records():
+    model = CostModel([rec("bt", 10.0), rec("bt", 30.0), rec("bt", 11.0), rec("pk", 500.0)])
+    est = model.estimate("m", "p", "bt")
+    assert est.source == "measured" and est.seconds == pytest.approx(11.0 + OVERHEAD_SECONDS)
+
+
+def test_power_law_in_n_and_d_is_recovered_and_extrapolated():
+    def law(ds):
+        n, d = DATASETS[ds].shape
+        return 1e-3 * n ** 1.5 * d ** 0.5
+    model = CostModel([rec(ds, law(ds)) for ds in ("pk", "bt", "is", "bcd")])
+    est = model.estimate("m", "p", "wqw")
+    assert est.source == "fitted"
+    assert est.seconds - OVERHEAD_SECONDS == pytest.approx(law("wqw"), rel=1e-6)
+
+
+def test_exponents_are_bounded_so_cost_never_shrinks_with_size():
+    # times that fall with size would extrapolate to ~0 s; the bound keeps them flat instead
+    model = CostModel([rec("pk", 100.0), rec("bt", 50.0), rec("is", 25.0)])
+    est = model.estimate("m", "p", "wqw").seconds - OVERHEAD_SECONDS
+    assert 25.0 <= est <= 100.0
+
+
+def test_few_datasets_fall_back_to_their_median_and_unknown_columns_to_none():
+    model = CostModel([rec("pk", 10.0), rec("bt", 20.0)])
+    est = model.estimate("m", "p", "wqw")
+    assert est.source == "median" and est.seconds == pytest.approx(15.0 + OVERHEAD_SECONDS)
+    assert model.estimate("other", "p", "wqw") is None
+
+
+def test_cell_seconds_takes_the_wall_time_when_it_is_longer():
+    r = rec("bt", 2.0, started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:00:09+00:00")
+    assert cell_seconds(r) == 9.0
+    assert cell_seconds(rec("bt", 2.0)) == 2.0
+    assert cell_seconds(rec("bt", None)) is None
+    assert not math.isnan(cell_seconds(rec("bt", 0.5, started_at="garbage", finished_at=None)))
