@@ -5,14 +5,16 @@
 #   make faithful    TDM and GAIN with their published settings on the same grid (extra table columns)
 #   make ablation    the entropy-weight ablation and the sensitivity sweep on cc, then their figures
 #   make tables      tables and figures from the records in results/runs
-# Variables: PYTHON (interpreter for the venv), JOBS (parallel local workers via the joblib launcher),
+# Variables: PYTHON (interpreter for the venv), JOBS (parallel local cells via the joblib launcher;
+#   default: the number of cores, JOBS=1 runs them one by one),
 # KNEWIMP_DATA_DIR (raw UCI files; defaults to ../shared/data/uci when that folder exists).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-JOBS ?= 1
+# one cell per core by default: cells use one torch thread each (configs/config.yaml: threads)
+JOBS ?= $(shell $(PYTHON) -c 'import os; print(os.cpu_count() or 1)')
 TORCH_VERSION ?= 2.13.0
 
 ifeq ($(origin KNEWIMP_DATA_DIR), undefined)
@@ -62,8 +64,8 @@ ablation: $(STAMP)
 
 tables: $(STAMP)
 	$(PY) -m knewimp.tables
-	$(PY) -m knewimp.grid --experiment reproduce --results-dir results --write results/tables/grid_status.md
-	$(PY) -m knewimp.grid --experiment faithful --results-dir results --write results/tables/grid_status_faithful.md
+	$(PY) -m knewimp.grid --experiment reproduce --results-dir results --jobs $(JOBS) --write results/tables/grid_status.md
+	$(PY) -m knewimp.grid --experiment faithful --results-dir results --jobs $(JOBS) --write results/tables/grid_status_faithful.md
 	$(PY) -m knewimp.readme_tables README.md --tables results/tables
 
 clean-venv:

@@ -87,9 +87,12 @@ class SweepProgress(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         d = self._dir(config)
-        if not (d / "start.json").is_file():
+        if not (d / "start.json").is_file() or (d / "first_job").is_file():
             return
-        try:  # the first job to start marks when work began (composition excluded)
+        plan = json.loads((d / "start.json").read_text()).get("plan")
+        if plan is not None and records.cell_id(**cell_identity(config)) not in plan:
+            return  # a cell to skip: work has not begun
+        try:  # the first cell to run marks when work began (composition and skipped cells excluded)
             fd = os.open(d / "first_job", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             return
@@ -121,7 +124,9 @@ class SweepProgress(Callback):
         ran = set(finished) & set(plan)
         est_done = sum(plan[c] for c in ran)
         est_left = sum(s for c, s in plan.items() if c not in ran)
-        left = est_left * elapsed / est_done if est_done > 0 else math.inf
+        if est_done <= 0:
+            log.info("sweep: %d/%d cells done (skipped: record ok); %d to run", len(finished), info["total"], len(plan))
+            return
         log.info("sweep: %d/%d cells done (%d of %d to run, the rest had ok records), %s elapsed, about %s left",
                  len(finished), info["total"], len(ran), len(plan), format_seconds(elapsed),
-                 format_seconds(left) if math.isfinite(left) else "? (no cell run yet)")
+                 format_seconds(est_left * elapsed / est_done))

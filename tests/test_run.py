@@ -122,3 +122,14 @@ def test_wandb_logger_path_runs(tmp_path):
     run("dataset=pk", "method=mean", "logger=wandb", "logger.mode=disabled", *out_args(tmp_path))
     (rec,) = load_records(tmp_path)
     assert rec["status"] == "ok"
+
+
+def test_resumed_sweep_estimates_only_the_cells_it_runs(tmp_path):
+    run("-m", "dataset=bt", "mechanism=mcar,mar", "method=mean", *out_args(tmp_path))
+    proc = run("-m", "dataset=bt,pk", "mechanism=mcar,mar", "method=mean", f"results_dir={tmp_path}",
+               f"hydra.sweep.dir={tmp_path}/sweep2")
+    out = proc.stdout + proc.stderr
+    assert "sweep: 4 cells, 2 with ok records (skipped), 2 to run" in out
+    assert "(skipped: record ok); 2 to run" in out
+    assert "sweep: 4/4 cells done (2 of 2 to run, the rest had ok records)" in out
+    assert len(load_records(tmp_path)) == 4
