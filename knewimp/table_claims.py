@@ -9,16 +9,18 @@ A *view* is one column per method:
   baselines the paper ran at weak settings are replaced by their authors' settings where those
   were run (``make faithful``). Written only when it differs from ``grid``.
 
-In a view, a block (dataset, mechanism) is counted when every column has a mean over ok seeds
-there; the reference's place in it is 1 + the number of columns with a strictly lower mean (ties
-share the better place). The claim "best or second best" holds in a block when the place is <= 2.
+In a view, a block (dataset, mechanism) is counted when every column has ok records for as many
+seeds as the fullest (block, column) of the view, so that a grid still running compares complete
+means only; the reference's place in it is 1 + the number of columns with a strictly lower mean
+over those seeds (ties share the better place). The claim "best or second best" holds in a block
+when the place is <= 2.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 
-from knewimp.table_data import Column, columns_in, mechanisms_in
+from knewimp.table_data import Column, columns_in, is_number, mechanisms_in
 from knewimp.table_ranks import RANK_METRICS, block_means
 from knewimp.table_render import csv_number
 
@@ -73,12 +75,15 @@ def compute_claims(records: list[dict], reference: Column | None) -> list[Claim]
     for view, columns in view_columns(records, reference).items():
         recs = [r for r in records if Column.of(r) in columns]
         for metric in RANK_METRICS:
+            seeds = Counter((r["dataset"], r["mechanism"], Column.of(r)) for r in recs
+                            if r["status"] == "ok" and is_number(r.get(metric)))
+            full = max(seeds.values(), default=0)
             for scope in [*mechanisms_in(recs), "all"]:
                 blocks, cols, M = block_means(recs, metric, None if scope == "all" else [scope])
                 claim = Claim(view, metric, scope, cols)
                 j = cols.index(reference) if reference in cols else None
                 for b, row in zip(blocks, M):
-                    if j is None or (row != row).any():          # NaN: some column has no mean here
+                    if j is None or any(seeds[(*b, c)] < full for c in cols):
                         claim.incomplete.append(b)
                         continue
                     claim.places[b] = 1 + int((row < row[j]).sum())
@@ -101,7 +106,8 @@ def render_claims_markdown(claims: list[Claim], labels: dict[Column, str], refer
     lines = [f"# Where {name} is best or second best (missing rate {rate:g})", "",
              "Counted from the records (`knewimp/table_claims.py`). A block is one dataset under one mechanism; "
              f"{name}'s place in it is 1 + the number of columns with a lower mean over ok seeds, counted only in "
-             "blocks where every column of the view has ok records. `paper`: the methods of the paper's main "
+             "blocks where every column of the view has ok records for all seeds (blocks of a grid still running "
+             "are listed as incomplete). `paper`: the methods of the paper's main "
              "table that this project runs, at the presets of the grid; `grid`: every method at the preset its "
              "grid ran (adds MICE and mean imputation); `faithful`: as `grid`, with baselines at their authors' "
              "published settings where those were run.", ""]

@@ -16,8 +16,9 @@ def records():
         out += [rec("bt", "knewimp", "paper", s, 0.5), rec("cc", "knewimp", "paper", s, 0.3),
                 rec("bt", "mice", "single", s, 0.4), rec("cc", "mice", "single", s, 0.35),
                 rec("bt", "tdm", "paper", s, 0.8), rec("cc", "tdm", "paper", s, 0.8)]
-    for s in range(2):  # the published TDM ran on fewer seeds: the grid view keeps the paper preset
+    for s in range(3):  # as many ok records as the paper preset: the grid view keeps `paper` on the tie
         out += [rec("bt", "tdm", "published", s, 0.45), rec("cc", "tdm", "published", s, 0.2)]
+    out.append(rec("bt", "tdm", "published", 3, None, status="failed"))
     return out
 
 
@@ -60,3 +61,10 @@ def test_paper_view_leaves_out_methods_the_paper_did_not_compare():
     assert [c.method for c in views["paper"]] == ["knewimp", "tdm"]
     paper = by_scope(compute_claims(records(), REF), "paper")["mcar"]
     assert paper.places == {("bt", "mcar"): 1, ("cc", "mcar"): 1}
+
+
+def test_blocks_with_fewer_seeds_than_the_fullest_are_not_counted():
+    recs = [r for r in records() if r["preset"] != "published"]
+    recs = [r for r in recs if not (r["dataset"] == "cc" and r["method"] == "mice" and r["seed"] == 2)]
+    grid = by_scope(compute_claims(recs, REF), "grid")["mcar"]
+    assert list(grid.places) == [("bt", "mcar")] and grid.incomplete == [("cc", "mcar")]
