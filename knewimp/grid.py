@@ -58,11 +58,9 @@ def sweep_cells(compose_fn: Callable[[list[str]], DictConfig], fixed: list[str],
 
     ``compose_fn(overrides)`` composes a config; it runs once per combination of the keys that
     change the method's parameters, not once per cell."""
-    composed = {}
-    for combo in itertools.product(*(sweeps[k] for k in sweeps if k not in DIRECT_KEYS)):
-        keys = [k for k in sweeps if k not in DIRECT_KEYS]
-        cfg = compose_fn([*fixed, *(f"{k}={v}" for k, v in zip(keys, combo))])
-        composed[combo] = cfg
+    keys = [k for k in sweeps if k not in DIRECT_KEYS]
+    composed = {combo: compose_fn([*fixed, *(f"{k}={v}" for k, v in zip(keys, combo))])
+                for combo in itertools.product(*(sweeps[k] for k in keys))}
     cells = []
     for combo in itertools.product(*sweeps.values()):
         values = dict(zip(sweeps, combo))
