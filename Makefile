@@ -7,7 +7,9 @@
 #   make tables      tables and figures from the records in results/runs
 # Variables: PYTHON (interpreter for the venv), JOBS (parallel local cells via the joblib launcher;
 #   default: the number of cores, JOBS=1 runs them one by one),
-# KNEWIMP_DATA_DIR (raw UCI files; defaults to ../shared/data/uci when that folder exists).
+# KNEWIMP_DATA_DIR (raw UCI files; defaults to ../shared/data/uci when that folder exists),
+# STOP_AT (start no cell that would not finish by then, e.g. STOP_AT=2026-11-27T04:40; held cells
+#   run on the next launch).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -29,6 +31,10 @@ else
   LAUNCH := hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS)
 endif
 
+ifneq ($(STOP_AT),)
+  DEADLINE := stop_at=$(STOP_AT)
+endif
+
 RUN := $(PY) -m knewimp.run
 
 .PHONY: install test reproduce faithful quick ablation tables bench clean-venv
@@ -46,11 +52,11 @@ test: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest
 
 reproduce: $(STAMP)
-	$(RUN) -m experiment=reproduce $(LAUNCH)
+	$(RUN) -m experiment=reproduce $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables
 
 faithful: $(STAMP)
-	$(RUN) -m experiment=faithful $(LAUNCH)
+	$(RUN) -m experiment=faithful $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables
 
 quick: $(STAMP)
@@ -58,8 +64,8 @@ quick: $(STAMP)
 	$(PY) -m knewimp.tables --results-dir results/quick --out results/quick/tables
 
 ablation: $(STAMP)
-	$(RUN) -m experiment=ablation_entropy $(LAUNCH)
-	$(RUN) -m experiment=sensitivity $(LAUNCH)
+	$(RUN) -m experiment=ablation_entropy $(LAUNCH) $(DEADLINE)
+	$(RUN) -m experiment=sensitivity $(LAUNCH) $(DEADLINE)
 	$(PY) -m knewimp.ablation
 
 tables: $(STAMP)

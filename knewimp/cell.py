@@ -20,7 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.preprocessing import StandardScaler
 
 from knewimp import metrics, records
+from knewimp.cost import CostModel
 from knewimp.data import DataError, load_dataset
+from knewimp.deadline import hold_reason, parse_stop_at
 from knewimp.missingness import MECHANISMS, ampute
 
 log = logging.getLogger("knewimp.cell")
@@ -84,6 +86,10 @@ def _validate(cfg: DictConfig) -> None:
         raise UserError(f"unknown mechanism {cfg.mechanism.name!r}; valid choices: {', '.join(MECHANISMS)}")
     if not isinstance(cfg.seed, int):
         raise UserError(f"seed must be an integer, got {cfg.seed!r}")
+    try:
+        parse_stop_at(cfg.get("stop_at"))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _now() -> str:
@@ -107,6 +113,10 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
     if old is not None and old.get("status") == "ok" and not cfg.force:
         log.info("skip %s: record ok (force=true re-runs it)", cid)
         return old
+    held = _held_by_deadline(cfg, identity)
+    if held:
+        log.info("hold %s: %s; not started, no record written (a later run picks it up)", cid, held)
+        return dict(cell_id=cid, **identity, status="not_started", error=held)
     try:
         imputer_cls = get_class(cfg.method._target_)
     except Exception as exc:
@@ -149,6 +159,17 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
                  record["wass"], record["wass_method"], record["fit_seconds"], path)
     _log_external(cfg, record)
     return record
+
+
+def _held_by_deadline(cfg: DictConfig, identity: dict[str, Any]) -> str | None:
+    stop_at = parse_stop_at(cfg.get("stop_at"))
+    if stop_at is None:
+        return None
+    if dt.datetime.now(dt.timezone.utc) >= stop_at:
+        return hold_reason(stop_at, None)
+    est = CostModel(records.load_records(cfg.results_dir)).estimate(identity["method"], identity["preset"],
+                                                                    identity["dataset"])
+    return hold_reason(stop_at, None if est is None else est.seconds)
 
 
 def _set_threads(threads: int | None) -> None:

@@ -14,6 +14,7 @@ cells.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -105,13 +106,15 @@ class SweepProgress(Callback):
         if not start_file.is_file():  # a single run, not a sweep
             return
         cid = records.cell_id(**cell_identity(config))
-        fd = os.open(d / "done.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, f"{cid}\n".encode())
-        finally:
-            os.close(fd)
         info = json.loads(start_file.read_text())
-        finished = (d / "done.log").read_text().split()
+        held = _held(config, cid, info)
+        _append_line(d / ("held.log" if held else "done.log"), cid)
+        finished = _lines(d / "done.log")
+        n_held = len(_lines(d / "held.log"))
+        if n_held:
+            log.info("sweep: %d/%d cells done, %d held back by stop_at (not started, no record)",
+                     len(finished), info["total"], n_held)
+            return
         first = d / "first_job"
         began = float(first.read_text()) if first.is_file() else info["start"]
         elapsed = time.time() - began
@@ -130,3 +133,32 @@ class SweepProgress(Callback):
         log.info("sweep: %d/%d cells done (%d of %d to run, the rest had ok records), %s elapsed, about %s left",
                  len(finished), info["total"], len(ran), len(plan), format_seconds(elapsed),
                  format_seconds(est_left * elapsed / est_done))
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.is_file() else []
+
+
+def _append_line(path: Path, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{line}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def _held(config: DictConfig, cid: str, info: dict) -> bool:
+    """A cell ``stop_at`` kept from starting: it has no record written since the sweep began and no
+    ok record from before (a skipped cell)."""
+    if not config.get("stop_at"):
+        return False
+    rec = records.read_record(records.record_path(config.results_dir, cid))
+    if rec is None:
+        return True
+    if rec.get("status") == "ok" and not config.get("force"):
+        return False
+    try:
+        finished = dt.datetime.fromisoformat(rec["finished_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return True
+    return finished < math.floor(info["start"])

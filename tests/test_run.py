@@ -133,3 +133,13 @@ def test_resumed_sweep_estimates_only_the_cells_it_runs(tmp_path):
     assert "(skipped: record ok); 2 to run" in out
     assert "sweep: 4/4 cells done (2 of 2 to run, the rest had ok records)" in out
     assert len(load_records(tmp_path)) == 4
+
+
+def test_sweep_past_stop_at_holds_every_cell_then_resumes(tmp_path):
+    sweep = ["-m", "dataset=bt,pk", "method=mean", *out_args(tmp_path)]
+    proc = run(*sweep, "stop_at=2000-01-01T00:00")
+    out = proc.stdout + proc.stderr
+    assert "sweep: 0/2 cells done, 2 held back by stop_at (not started, no record)" in out
+    assert load_records(tmp_path) == []
+    run(*sweep[:-1], f"hydra.sweep.dir={tmp_path}/sweep2")
+    assert len(load_records(tmp_path)) == 2

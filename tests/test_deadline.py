@@ -1,0 +1,70 @@
+"""stop_at: cells that cannot finish before the deadline are held back, write nothing, run later."""
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from knewimp import records
+from knewimp.cell import UserError, cell_identity, run_cell
+from knewimp.deadline import hold_reason, parse_stop_at
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+UTC = dt.timezone.utc
+
+
+def test_parse_keeps_a_zone_and_reads_a_naive_time_as_local():
+    assert parse_stop_at("2026-11-27T04:40+00:00") == dt.datetime(2026, 11, 27, 4, 40, tzinfo=UTC)
+    local = parse_stop_at("2026-11-27T04:40")
+    assert local.tzinfo is not None and local.replace(tzinfo=None) == dt.datetime(2026, 11, 27, 4, 40)
+    assert parse_stop_at(None) is None and parse_stop_at("") is None
+
+
+@pytest.mark.parametrize("bad", ["tomorrow", "04:40", "2026-11-27", "2026-13-01T00:00"])
+def test_parse_rejects_what_is_not_a_date_and_time(bad):
+    with pytest.raises(ValueError, match=r"stop_at must be an ISO 8601 date and time such as .*got '"):
+        parse_stop_at(bad)
+
+
+def test_hold_reason_weighs_the_estimate_against_the_time_left():
+    stop = dt.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    now = stop - dt.timedelta(minutes=10)
+    assert hold_reason(stop, 60.0, now) is None
+    assert hold_reason(stop, None, now) is None
+    assert "estimated 900s, but only 600s left" in hold_reason(stop, 900.0, now)
+    assert "past stop_at" in hold_reason(stop, None, stop)
+    assert "past stop_at" in hold_reason(stop, 1.0, stop + dt.timedelta(seconds=1))
+
+
+@pytest.fixture
+def compose_cell():
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        yield lambda *overrides: compose(config_name="config", overrides=list(overrides))
+
+
+def _fake_record(results_dir, cfg, seconds):
+    """A record of a cell that took ``seconds``: the cost model's evidence for that column."""
+    identity = cell_identity(cfg)
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    rec = dict(cell_id=records.cell_id(**identity), **identity, status="ok", fit_seconds=seconds,
+               started_at=start.isoformat(), finished_at=(start + dt.timedelta(seconds=seconds)).isoformat())
+    records.write_record(results_dir, rec)
+
+
+def test_a_cell_estimated_to_overrun_is_held_and_writes_nothing(tmp_path, compose_cell):
+    soon = (dt.datetime.now(UTC) + dt.timedelta(hours=1)).isoformat(timespec="seconds")
+    _fake_record(tmp_path, compose_cell("dataset=pk", "method=mean", f"results_dir={tmp_path}"), 5 * 3600.0)
+    cfg = compose_cell("dataset=bt", "method=mean", f"results_dir={tmp_path}", f"stop_at={soon}")
+    out = run_cell(cfg)
+    assert out["status"] == "not_started" and "estimated" in out["error"]
+    assert len(records.load_records(tmp_path)) == 1
+    # with room to spare the same cell runs
+    later = (dt.datetime.now(UTC) + dt.timedelta(hours=6)).isoformat(timespec="seconds")
+    ran = run_cell(compose_cell("dataset=bt", "method=mean", f"results_dir={tmp_path}", f"stop_at={later}"))
+    assert ran["status"] == "ok" and len(records.load_records(tmp_path)) == 2
+
+
+def test_a_bad_stop_at_is_a_user_error(tmp_path, compose_cell):
+    with pytest.raises(UserError, match="stop_at must be"):
+        run_cell(compose_cell("dataset=bt", "method=mean", f"results_dir={tmp_path}", "stop_at=soon"))
