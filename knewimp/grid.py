@@ -28,6 +28,8 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 # Sweep keys whose values enter a cell's identity as they are; every other swept key (method,
 # preset, method.entropy_weight, ...) changes the method's composed parameters.
 DIRECT_KEYS = ("dataset", "mechanism", "seed", "missing_rate")
+MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick",
+                "ablation_entropy": "ablation", "sensitivity": "ablation"}
 
 
 def _compose(overrides: list[str]):
@@ -147,10 +149,16 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     lines += ["", "Estimates (`knewimp/cost.py`): the median seconds of the method's records on the same dataset; "
               "for a dataset the method has no record on, a power law in n and d fitted to its other datasets, "
               "which can be several times off, most of all for datasets larger than any measured.",
-              "Cells not ok are neither skipped nor excluded: `make reproduce` runs them."]
+              f"Cells not ok are neither skipped nor excluded: {_runner(experiment)} runs them."]
     if failures:
         lines += ["", "## Failed cells", *failures]
     return "\n".join(lines) + "\n", dict(counts)
+
+
+def _runner(experiment: str) -> str:
+    command = f"`python -m knewimp.run -m experiment={experiment}`"
+    target = MAKE_TARGETS.get(experiment)
+    return f"`make {target}` ({command})" if target else command
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ def test_status_counts_ok_failed_and_missing(tmp_path):
     assert sum(c["failed"] for c in counts.values()) == 1
     assert sum(c["missing"] for c in counts.values()) == len(cells) - 3
     assert "boom" in report and "2 of 36 cells ok" in report
+    assert "`make quick` (`python -m knewimp.run -m experiment=quick`) runs them" in report
 
 
 def test_sweep_size_counts_experiment_and_cli_sweeps():
