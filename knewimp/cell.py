@@ -165,8 +165,9 @@ def _held_by_deadline(cfg: DictConfig, identity: dict[str, Any]) -> str | None:
     stop_at = parse_stop_at(cfg.get("stop_at"))
     if stop_at is None:
         return None
-    if dt.datetime.now(dt.timezone.utc) >= stop_at:
-        return hold_reason(stop_at, None)
+    past = hold_reason(stop_at, None)
+    if past:  # no estimate needed, so the records are not read
+        return past
     est = CostModel(records.load_records(cfg.results_dir)).estimate(identity["method"], identity["preset"],
                                                                     identity["dataset"])
     return hold_reason(stop_at, None if est is None else est.seconds)

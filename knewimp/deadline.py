@@ -17,15 +17,13 @@ def parse_stop_at(value) -> dt.datetime | None:
     """The deadline as an aware datetime (a naive one is in this machine's local time), or None."""
     if value is None or value == "":
         return None
-    if isinstance(value, dt.datetime):
-        when = value
-    else:
-        try:
-            when = dt.datetime.fromisoformat(str(value))
-        except ValueError:
-            raise ValueError(f"stop_at must be {FORMAT_HINT}, got {value!r}") from None
-        if "T" not in str(value) and " " not in str(value):  # a bare date would silently mean midnight
-            raise ValueError(f"stop_at must be {FORMAT_HINT}, got {value!r}")
+    text = str(value)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    if when is None or ("T" not in text and " " not in text):  # a bare date would silently mean midnight
+        raise ValueError(f"stop_at must be {FORMAT_HINT}, got {value!r}")
     return when if when.tzinfo is not None else when.astimezone()
 
 
