@@ -37,7 +37,12 @@ class RankResult:
 
 def block_means(records: list[dict], metric: str, mechanisms: Sequence[str] | None = None
                 ) -> tuple[list[tuple[str, str]], list[Column], np.ndarray]:
-    """(blocks, columns, matrix) with matrix[b, j] = mean ok ``metric`` of column j on block b, NaN if none."""
+    """(blocks, columns, matrix) with matrix[b, j] = mean ok ``metric`` of column j on block b.
+
+    An entry is NaN unless it has as many ok seeds as the fullest (block, column), so a block of a
+    grid still running (some seeds done) is not ranked on fewer seeds than the rest, as in
+    ``table_claims``.
+    """
     if mechanisms is not None:
         records = [r for r in records if r["mechanism"] in mechanisms]
     acc = defaultdict(list)
@@ -47,10 +52,11 @@ def block_means(records: list[dict], metric: str, mechanisms: Sequence[str] | No
     blocks = sorted({(r["dataset"], r["mechanism"]) for r in records},
                     key=lambda b: (mechanism_key(b[1]), dataset_key(b[0])))
     columns = columns_in(records)
+    full = max((len(v) for v in acc.values()), default=0)
     M = np.full((len(blocks), len(columns)), np.nan)
     for i, b in enumerate(blocks):
         for j, c in enumerate(columns):
-            if acc.get((b, c)):
+            if len(acc.get((b, c), ())) == full:
                 M[i, j] = float(np.mean(acc[(b, c)]))
     return blocks, columns, M
 
@@ -95,7 +101,8 @@ def _iman_davenport_text(fr: stats.FriedmanResult) -> str:
 def render_ranks_markdown(results: list[RankResult], labels: dict[Column, str], rate: float) -> str:
     lines = [f"# Average ranks (missing rate {rate:g})", "",
              "Rank 1 = lowest mean metric in a block (ties share the mean rank). A block is one dataset under "
-             "one mechanism; each block's entry for a method is its mean over ok seeds. Per mechanism the "
+             "one mechanism; each block's entry for a method is its mean over ok seeds, and counts as missing "
+             "while it has fewer ok seeds than the fullest entry (a grid still running). Per mechanism the "
              "blocks are that mechanism's datasets; `all` pools every dataset-mechanism block (the blocks of "
              "the critical-difference diagrams). Only complete blocks enter: while an entry is missing, the "
              "block or method with the larger share of missing entries is dropped (listed below).", ""]
