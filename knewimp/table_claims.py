@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from knewimp.table_data import Column, columns_in, is_number, mechanisms_in
+import numpy as np
+
+from knewimp.table_data import Column, columns_in, mechanisms_in
 from knewimp.table_ranks import RANK_METRICS, block_means
 from knewimp.table_render import csv_number
 
@@ -75,15 +77,12 @@ def compute_claims(records: list[dict], reference: Column | None) -> list[Claim]
     for view, columns in view_columns(records, reference).items():
         recs = [r for r in records if Column.of(r) in columns]
         for metric in RANK_METRICS:
-            seeds = Counter((r["dataset"], r["mechanism"], Column.of(r)) for r in recs
-                            if r["status"] == "ok" and is_number(r.get(metric)))
-            full = max(seeds.values(), default=0)
             for scope in [*mechanisms_in(recs), "all"]:
                 blocks, cols, M = block_means(recs, metric, None if scope == "all" else [scope])
                 claim = Claim(view, metric, scope, cols)
                 j = cols.index(reference) if reference in cols else None
                 for b, row in zip(blocks, M):
-                    if j is None or any(seeds[(*b, c)] < full for c in cols):
+                    if j is None or np.isnan(row).any():  # a column short of the fullest seed count
                         claim.incomplete.append(b)
                         continue
                     claim.places[b] = 1 + int((row < row[j]).sum())

@@ -39,20 +39,20 @@ def block_means(records: list[dict], metric: str, mechanisms: Sequence[str] | No
                 ) -> tuple[list[tuple[str, str]], list[Column], np.ndarray]:
     """(blocks, columns, matrix) with matrix[b, j] = mean ok ``metric`` of column j on block b.
 
-    An entry is NaN unless it has as many ok seeds as the fullest (block, column), so a block of a
-    grid still running (some seeds done) is not ranked on fewer seeds than the rest, as in
-    ``table_claims``.
+    An entry is NaN unless it has as many ok seeds as the fullest (block, column) of ``records``
+    (counted before ``mechanisms`` narrows the blocks), so a block of a grid still running is
+    neither ranked nor claimed on fewer seeds than the rest.
     """
-    if mechanisms is not None:
-        records = [r for r in records if r["mechanism"] in mechanisms]
     acc = defaultdict(list)
     for r in records:
         if r["status"] == "ok" and is_number(r.get(metric)):
             acc[((r["dataset"], r["mechanism"]), Column.of(r))].append(float(r[metric]))
+    full = max((len(v) for v in acc.values()), default=0)
+    if mechanisms is not None:
+        records = [r for r in records if r["mechanism"] in mechanisms]
     blocks = sorted({(r["dataset"], r["mechanism"]) for r in records},
                     key=lambda b: (mechanism_key(b[1]), dataset_key(b[0])))
     columns = columns_in(records)
-    full = max((len(v) for v in acc.values()), default=0)
     M = np.full((len(blocks), len(columns)), np.nan)
     for i, b in enumerate(blocks):
         for j, c in enumerate(columns):
