@@ -9,6 +9,8 @@ from knewimp.base import BaseImputer
 class MeanImputer(BaseImputer):
     """Fill each missing entry with its column's observed mean, x_ij = mean_{k: m_kj = 0} x_kj."""
 
+    cpu_only = True
+
     def __init__(self, random_state: int | None = None, device: str = "auto"):
         super().__init__(random_state=random_state, device=device)
 

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from knewimp.base import BaseImputer, resolve_device, check_counts
+from knewimp.base import BaseImputer, check_counts
 from knewimp.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ class MICEImputer(BaseImputer):
     sampling chains always ``False`` since no stopping test is made), ``chain_states_``.
     """
 
+    cpu_only = True
+
     def __init__(self, n_chains: int = 5, max_iter: int = 100, sample_posterior: bool = True,
                  tol: float = 1e-3, random_state: int | None = None, device: str = "auto"):
         check_counts(n_chains=n_chains, max_iter=max_iter)
@@ -67,7 +69,7 @@ class MICEImputer(BaseImputer):
         from sklearn.impute import IterativeImputer
         from sklearn.linear_model import BayesianRidge
 
-        resolve_device(self.device)  # validates the argument; MICE itself runs on the CPU
+        self.compute_device()  # validates the argument; MICE itself runs on the CPU
         # Distinct, seed-derived states per chain (the group used 0..4 for every seed, which
         # would make all seeds share their chains).
         states = self._rng().integers(0, 2**31 - 1, size=int(self.n_chains))

@@ -65,9 +65,18 @@ class BaseImputer:
     completion containing NaN or Inf.
     """
 
+    #: True for imputers that never touch torch (numpy / scikit-learn): they run on the CPU
+    #: whatever ``device`` says, and a record must say so.
+    cpu_only = False
+
     def __init__(self, random_state: int | None = None, device: str = "auto"):
         self.random_state = random_state
         self.device = device
+
+    def compute_device(self) -> str:
+        """The device the imputation actually runs on; validates ``device`` either way."""
+        resolved = resolve_device(self.device)
+        return "cpu" if self.cpu_only else resolved
 
     def get_params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_")}

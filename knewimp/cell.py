@@ -183,6 +183,8 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _device_of(imputer) -> str:
+    if hasattr(imputer, "compute_device"):
+        return imputer.compute_device()
     from knewimp.base import resolve_device
 
     return resolve_device(getattr(imputer, "device", "cpu"))

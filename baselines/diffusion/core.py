@@ -168,5 +168,5 @@ class DiffusionImputer(BaseImputer):
         self.sample_seconds_, self.sample_cpu_seconds_ = time.perf_counter() - t0, time.process_time() - c0
         if not np.isfinite(draws).all():
             raise ImputationError(f"{self.phase}: reverse diffusion produced NaN/Inf samples")
-        check_not_diverged(median[mask], float(np.abs(Z[observed]).max()), self.phase)
+        check_not_diverged(median[mask], float(Z[observed].abs().max()), self.phase)
         return median * sd + mu
