@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.preprocessing import StandardScaler
 
 from knewimp import metrics, records
+from knewimp.base import resolve_device
 from knewimp.cost import CostModel
 from knewimp.data import DataError, load_dataset
 from knewimp.deadline import hold_reason, parse_stop_at
@@ -88,6 +89,7 @@ def _validate(cfg: DictConfig) -> None:
         raise UserError(f"seed must be an integer, got {cfg.seed!r}")
     try:
         parse_stop_at(cfg.get("stop_at"))
+        resolve_device(cfg.device)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -168,7 +170,7 @@ def _held_by_deadline(cfg: DictConfig, identity: dict[str, Any]) -> str | None:
     past = hold_reason(stop_at, None)
     if past:  # no estimate needed, so the records are not read
         return past
-    est = CostModel(records.load_records(cfg.results_dir)).estimate(identity["method"], identity["preset"],
+    est = CostModel(records.load_records(cfg.results_dir), resolve_device(cfg.device)).estimate(identity["method"], identity["preset"],
                                                                     identity["dataset"])
     return hold_reason(stop_at, None if est is None else est.seconds)
 
@@ -185,8 +187,6 @@ def _set_threads(threads: int | None) -> None:
 def _device_of(imputer) -> str:
     if hasattr(imputer, "compute_device"):
         return imputer.compute_device()
-    from knewimp.base import resolve_device
-
     return resolve_device(getattr(imputer, "device", "cpu"))
 
 

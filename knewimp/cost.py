@@ -10,6 +10,10 @@ For a column (method, preset) and a dataset of n rows and d columns the estimate
   never shrink, with size, and no method here is worse than quadratic in n or d), from at least 3
   datasets (``source="fitted"``); with 1 or 2 datasets, their median (``source="median"``).
 
+Records count only where they ran on the same kind of device as the cells being planned
+(``device``: a GPU's seconds say little about a CPU's); a column with no record on that kind falls
+back to its records on any device.
+
 Only a planning aid: a column's time on a dataset also depends on its preset's per-dataset
 settings and on the machine's load, so extrapolated estimates can be off by several times. Records
 of failed cells count too, since their seconds were spent. Every estimate adds
@@ -45,6 +49,11 @@ def cell_seconds(record: dict) -> float | None:
     return max(float(secs), wall)
 
 
+def device_kind(device: str | None) -> str:
+    """'cuda:1' -> 'cuda'; a record without a device ran on the CPU (the only kind before the field)."""
+    return str(device or "cpu").split(":")[0]
+
+
 @dataclass(frozen=True)
 class Estimate:
     seconds: float
@@ -54,12 +63,18 @@ class Estimate:
 class CostModel:
     """Per-column seconds-per-cell estimates; ``estimate(method, preset, dataset)``."""
 
-    def __init__(self, records: list[dict]):
+    def __init__(self, records: list[dict], device: str | None = None):
         seen: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        same: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         for r in records:
             secs = cell_seconds(r)
             if secs is not None and secs > 0 and r.get("dataset") in DATASETS:
-                seen[(r["method"], r["preset"])][r["dataset"]].append(secs)
+                col = (r["method"], r["preset"])
+                seen[col][r["dataset"]].append(secs)
+                if device is not None and device_kind(r.get("device")) == device_kind(device):
+                    same[col][r["dataset"]].append(secs)
+        if device is not None:
+            seen = {col: same.get(col) or by_ds for col, by_ds in seen.items()}
         self.medians = {col: {ds: float(np.median(v)) for ds, v in by_ds.items()} for col, by_ds in seen.items()}
         self._laws = {col: _fit_law(meds) for col, meds in self.medians.items()}
 

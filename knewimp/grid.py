@@ -22,7 +22,8 @@ from omegaconf import DictConfig
 
 from knewimp import records
 from knewimp.cell import cell_identity
-from knewimp.cost import CostModel
+from knewimp.base import resolve_device
+from knewimp.cost import CostModel, device_kind
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 # Sweep keys whose values enter a cell's identity as they are; every other swept key (method,
@@ -91,7 +92,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     estimate of the compute left (``knewimp.cost``, from the records of all experiments), a
     dataset x mechanism table of ok cells, and every failed cell with its reason."""
     have = {r["cell_id"]: r for r in records.iter_records(results_dir)}
-    model = CostModel(list(have.values()))
+    model = CostModel(list(have.values()), resolve_device("auto"))
     counts: dict[str, Counter] = defaultdict(Counter)
     seconds: Counter = Counter()
     left: Counter = Counter()
@@ -100,12 +101,15 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     guessed: dict[str, set] = defaultdict(set)      # method -> sources of its estimates for cells left
     blocks: dict[tuple, Counter] = defaultdict(Counter)
     failures = []
+    ran_on: dict[tuple, Counter] = defaultdict(Counter)  # (device kind, torch) -> ok cells per method
     for cell in expected_cells(experiment):
         cid = records.cell_id(**cell)
         rec = have.get(cid)
         state = "missing" if rec is None else rec["status"]
         method = cell["method"]
         counts[method][state] += 1
+        if state == "ok":
+            ran_on[(device_kind(rec.get("device")), (rec.get("versions") or {}).get("torch", "?"))][method] += 1
         blocks[(cell["dataset"], cell["mechanism"])][state == "ok"] += 1
         if rec is not None:
             seconds[method] += rec.get("fit_seconds") or 0.0
@@ -146,6 +150,10 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
         row = [f"{blocks[(ds, m)][True]}/{sum(blocks[(ds, m)].values())}" for m in mechanisms]
         row.append(f"{left_ds[ds] / 3600:.2f}" + (" (extrapolated)" if ds in extrapolated else ""))
         lines.append(f"| {ds} | " + " | ".join(row) + " |")
+    lines += ["", "## Where the ok cells ran", "", "| device | torch | cells ok | methods (cells) |", "|---|---|---|---|"]
+    for (kind, torch_version), by_method in sorted(ran_on.items(), key=lambda kv: -sum(kv[1].values())):
+        methods = ", ".join(f"{m} ({k})" for m, k in by_method.items())
+        lines.append(f"| {kind} | {torch_version} | {sum(by_method.values())} | {methods} |")
     lines += ["", "Estimates (`knewimp/cost.py`): the median seconds of the method's records on the same dataset; "
               "for a dataset the method has no record on, a power law in n and d fitted to its other datasets, "
               "which can be several times off, most of all for datasets larger than any measured.",

@@ -29,6 +29,7 @@ from omegaconf import DictConfig
 
 from knewimp import records
 from knewimp.cell import cell_identity
+from knewimp.base import resolve_device
 from knewimp.cost import CostModel
 from knewimp.grid import sweep_cells, sweep_overrides
 from knewimp.progress import format_seconds
@@ -51,7 +52,7 @@ def plan_cells(config: DictConfig, compose_fn=None) -> dict[str, float]:
         def compose_fn(overrides):
             return compose(config_name=config.hydra.job.config_name, overrides=overrides)
     have = {r["cell_id"]: r for r in records.iter_records(config.results_dir)}
-    model = CostModel(list(have.values()))
+    model = CostModel(list(have.values()), resolve_device(config.get("device")))
     plan: dict[str, float | None] = {}
     for cell in sweep_cells(compose_fn, fixed, sweeps):
         cid = records.cell_id(**cell)

@@ -47,3 +47,12 @@ def test_cell_seconds_takes_the_wall_time_when_it_is_longer():
     assert cell_seconds(rec("bt", 2.0)) == 2.0
     assert cell_seconds(rec("bt", None)) is None
     assert not math.isnan(cell_seconds(rec("bt", 0.5, started_at="garbage", finished_at=None)))
+
+
+def test_records_from_another_device_kind_are_left_out_unless_none_match():
+    recs = [rec("bt", 300.0, device="cpu"), rec("bt", 320.0, device="cpu"), rec("bt", 40.0, device="cuda:0"),
+            rec("bt", 35.0, device="cuda"), rec("bt", 38.0, device="cuda"), rec("pk", 9.0, method="cpu_only")]
+    on = {dev: CostModel(recs, dev).estimate("m", "p", "bt").seconds - OVERHEAD_SECONDS for dev in ("cpu", "cuda")}
+    assert on == pytest.approx({"cpu": 310.0, "cuda": 38.0})
+    assert CostModel(recs).estimate("m", "p", "bt").seconds - OVERHEAD_SECONDS == pytest.approx(40.0)  # mixed
+    assert CostModel(recs, "cuda").estimate("cpu_only", "p", "pk").source == "measured"  # falls back

@@ -11,14 +11,17 @@ def test_quick_grid_expands_to_distinct_cells():
 
 def test_status_counts_ok_failed_and_missing(tmp_path):
     cells = expected_cells("quick")
-    for cell, status in zip(cells[:3], ["ok", "ok", "failed"]):
-        records.write_record(tmp_path, dict(cell, cell_id=records.cell_id(**cell), status=status,
+    for cell, status, device in zip(cells[:3], ["ok", "ok", "failed"], ["cpu", "cuda:0", "cpu"]):
+        records.write_record(tmp_path, dict(cell, cell_id=records.cell_id(**cell), status=status, device=device,
+                                            versions=dict(torch="2.13.0"),
                                             error="boom" if status == "failed" else None, fit_seconds=36.0))
     report, counts = grid_status("quick", tmp_path)
     assert sum(c["ok"] for c in counts.values()) == 2
     assert sum(c["failed"] for c in counts.values()) == 1
     assert sum(c["missing"] for c in counts.values()) == len(cells) - 3
     assert "boom" in report and "2 of 36 cells ok" in report
+    m0, m1 = cells[0]["method"], cells[1]["method"]
+    assert f"| cpu | 2.13.0 | 1 | {m0} (1) |" in report and f"| cuda | 2.13.0 | 1 | {m1} (1) |" in report
     assert "`make quick` (`python -m knewimp.run -m experiment=quick`) runs them" in report
 
 
