@@ -150,7 +150,8 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
         row = [f"{blocks[(ds, m)][True]}/{sum(blocks[(ds, m)].values())}" for m in mechanisms]
         row.append(f"{left_ds[ds] / 3600:.2f}" + (" (extrapolated)" if ds in extrapolated else ""))
         lines.append(f"| {ds} | " + " | ".join(row) + " |")
-    lines += ["", "## Where the ok cells ran", "", "| device | torch | cells ok | methods (cells) |", "|---|---|---|---|"]
+    lines += ["", "## Where the ok cells ran", ""]
+    lines += ["| device | torch | cells ok | methods (cells) |", "|---|---|---|---|"] if ran_on else ["No ok cell yet."]
     for (kind, torch_version), by_method in sorted(ran_on.items(), key=lambda kv: -sum(kv[1].values())):
         methods = ", ".join(f"{m} ({k})" for m, k in by_method.items())
         lines.append(f"| {kind} | {torch_version} | {sum(by_method.values())} | {methods} |")
