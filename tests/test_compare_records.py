@@ -1,0 +1,25 @@
+"""scripts/compare_records.py: the cells ok in both folders, side by side."""
+import subprocess
+import sys
+from pathlib import Path
+
+from knewimp import records
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_records.py"
+
+
+def write(folder, cid, status="ok", mae=0.5, device="cpu"):
+    records.write_record(folder, dict(cell_id=cid, status=status, mae=mae, wass=1.0, fit_seconds=2.0,
+                                      device=device, versions=dict(torch="2.13.0")))
+
+
+def test_only_cells_ok_in_both_are_listed(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a, "c1", mae=0.5, device="cuda"), write(b, "c1", mae=0.25)
+    write(a, "c2"), write(b, "c2", status="failed")
+    write(a, "c3")
+    out = subprocess.run([sys.executable, str(SCRIPT), str(a), str(b)], capture_output=True, text=True,
+                         check=True).stdout
+    assert "1 cells ok in both" in out
+    assert "| c1 | 0.5000 | 0.2500 |" in out and "cuda (torch 2.13.0)" in out
+    assert "c2" not in out.split("\n", 1)[1] and "| c3 " not in out
