@@ -5,6 +5,7 @@ config -> identity -> (record ok? stop) -> load -> standardise -> ampute -> impu
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import platform
 import subprocess
@@ -28,6 +29,8 @@ from knewimp.missingness import MECHANISMS, ampute
 
 log = logging.getLogger("knewimp.cell")
 META_KEYS = ("_target_", "name", "preset")
+ROOT = Path(__file__).resolve().parent.parent
+CODE_DIRS = ("knewimp", "baselines")
 PACKAGES = ("knewimp", "torch", "numpy", "scipy", "scikit-learn", "POT", "hydra-core", "pandas")
 
 
@@ -64,6 +67,30 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "absent"
     return out
+
+
+def code_fingerprint() -> str:
+    """SHA-256 (12 hex digits) of the Python sources of the method and the baselines."""
+    h = hashlib.sha256()
+    for folder in CODE_DIRS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+# Taken when this module is imported, i.e. when a sweep's worker process starts.
+LOADED_CODE = code_fingerprint()
+
+
+def _code_changed() -> str | None:
+    """A sweep's worker outlives edits made while it runs: modules it imported before hold the
+    old code, modules it imports later (methods load lazily) the new one. Such a mix once failed
+    MICE cells (a new baselines/mice.py calling a method the loaded knewimp/base.py lacked), so a
+    worker whose sources changed since it started starts no further cell."""
+    now = code_fingerprint()
+    if now != LOADED_CODE:
+        return f"knewimp/ or baselines/ changed under this process (code {LOADED_CODE} -> {now}); restart the sweep"
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -115,7 +142,7 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
     if old is not None and old.get("status") == "ok" and not cfg.force:
         log.info("skip %s: record ok (force=true re-runs it)", cid)
         return old
-    held = _held_by_deadline(cfg, identity)
+    held = _code_changed() or _held_by_deadline(cfg, identity)
     if held:
         log.info("hold %s: %s; not started, no record written (a later run picks it up)", cid, held)
         return dict(cell_id=cid, **identity, status="not_started", error=held)

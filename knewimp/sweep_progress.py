@@ -113,7 +113,8 @@ class SweepProgress(Callback):
         finished = _lines(d / "done.log")
         n_held = len(_lines(d / "held.log"))
         if n_held:
-            log.info("sweep: %d/%d cells done, %d held back by stop_at (not started, no record)",
+            log.info("sweep: %d/%d cells done, %d held back (not started, no record: stop_at, or code "
+                     "changed under the sweep; the log says which)",
                      len(finished), info["total"], n_held)
             return
         first = d / "first_job"
@@ -149,10 +150,8 @@ def _append_line(path: Path, line: str) -> None:
 
 
 def _held(config: DictConfig, cid: str, info: dict) -> bool:
-    """A cell ``stop_at`` kept from starting: it has no record written since the sweep began and no
-    ok record from before (a skipped cell)."""
-    if not config.get("stop_at"):
-        return False
+    """A cell kept from starting (by ``stop_at``, or by code changed under the sweep): it has no
+    record written since the sweep began and no ok record from before (a skipped cell)."""
     rec = records.read_record(records.record_path(config.results_dir, cid))
     if rec is None:
         return True

@@ -139,7 +139,21 @@ def test_sweep_past_stop_at_holds_every_cell_then_resumes(tmp_path):
     sweep = ["-m", "dataset=bt,pk", "method=mean", *out_args(tmp_path)]
     proc = run(*sweep, "stop_at=2000-01-01T00:00")
     out = proc.stdout + proc.stderr
-    assert "sweep: 0/2 cells done, 2 held back by stop_at (not started, no record)" in out
+    assert "sweep: 0/2 cells done, 2 held back (not started, no record: stop_at" in out
     assert load_records(tmp_path) == []
     run(*sweep[:-1], f"hydra.sweep.dir={tmp_path}/sweep2")
     assert len(load_records(tmp_path)) == 2
+
+
+def test_a_worker_whose_code_changed_starts_no_cell(tmp_path, monkeypatch):
+    from knewimp import cell
+    from knewimp.grid import _compose
+
+    cfg = _compose(["dataset=pk", "method=mean", f"results_dir={tmp_path}"])
+    assert cell.LOADED_CODE == cell.code_fingerprint()  # nothing changed since import
+    monkeypatch.setattr(cell, "LOADED_CODE", "0" * 12)   # as if the sources moved on since
+    rec = cell.run_cell(cfg)
+    assert rec["status"] == "not_started" and "restart the sweep" in rec["error"]
+    assert load_records(tmp_path) == []
+    monkeypatch.setattr(cell, "LOADED_CODE", cell.code_fingerprint())
+    assert cell.run_cell(cfg)["status"] == "ok" and len(load_records(tmp_path)) == 1
