@@ -197,8 +197,8 @@ def _held_by_deadline(cfg: DictConfig, identity: dict[str, Any]) -> str | None:
     past = hold_reason(stop_at, None)
     if past:  # no estimate needed, so the records are not read
         return past
-    est = CostModel(records.load_records(cfg.results_dir), resolve_device(cfg.device)).estimate(identity["method"], identity["preset"],
-                                                                    identity["dataset"])
+    model = CostModel(records.load_records(cfg.results_dir), resolve_device(cfg.device))
+    est = model.estimate(identity["method"], identity["preset"], identity["dataset"])
     return hold_reason(stop_at, None if est is None else est.seconds)
 
 

@@ -66,14 +66,15 @@ class CostModel:
     def __init__(self, records: list[dict], device: str | None = None):
         seen: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         same: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        kind = None if device is None else device_kind(device)
         for r in records:
             secs = cell_seconds(r)
             if secs is not None and secs > 0 and r.get("dataset") in DATASETS:
                 col = (r["method"], r["preset"])
                 seen[col][r["dataset"]].append(secs)
-                if device is not None and device_kind(r.get("device")) == device_kind(device):
+                if kind is not None and device_kind(r.get("device")) == kind:
                     same[col][r["dataset"]].append(secs)
-        if device is not None:
+        if kind is not None:
             seen = {col: same.get(col) or by_ds for col, by_ds in seen.items()}
         self.medians = {col: {ds: float(np.median(v)) for ds, v in by_ds.items()} for col, by_ds in seen.items()}
         self._laws = {col: _fit_law(meds) for col, meds in self.medians.items()}
