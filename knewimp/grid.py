@@ -98,6 +98,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     left: Counter = Counter()
     left_ds: Counter = Counter()
     extrapolated: set[str] = set()
+    unknown_ds: set[str] = set()                     # datasets with a cell left that nothing estimates
     guessed: dict[str, set] = defaultdict(set)      # method -> sources of its estimates for cells left
     blocks: dict[tuple, Counter] = defaultdict(Counter)
     failures = []
@@ -119,6 +120,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
             est = model.estimate(method, cell["preset"], cell["dataset"])
             if est is None:
                 guessed[method].add("unknown")
+                unknown_ds.add(cell["dataset"])
             else:
                 left[method] += est.seconds
                 left_ds[cell["dataset"]] += est.seconds
@@ -129,11 +131,16 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     done = sum(c["ok"] for c in counts.values())
     unknown = sorted(m for m, src in guessed.items() if "unknown" in src)
     left_h = sum(left.values()) / 3600
+    wall = f"about {left_h / jobs:.1f} h wall at {jobs} parallel cell{'s' if jobs > 1 else ''}"
+    if unknown and not left:
+        estimate = f"no estimate of the compute left yet ({', '.join(unknown)}: no record to estimate from)."
+    else:
+        estimate = (f"estimated compute left: {left_h:.1f} h"
+                    + (f" (not counting {', '.join(unknown)}: no record to estimate from)" if unknown else "")
+                    + f", {wall}.")
     lines = [f"# Grid status: experiment `{experiment}`", "",
              f"{done} of {total} cells ok; imputation compute in records: {sum(seconds.values()) / 3600:.2f} h; "
-             f"estimated compute left: {left_h:.1f} h"
-             + (f" (not counting {', '.join(unknown)}: no record to estimate from)" if unknown else "")
-             + f", about {left_h / jobs:.1f} h wall at {jobs} parallel cell{'s' if jobs > 1 else ''}.", "",
+             + estimate, "",
              "| method | ok | failed | not run | compute (h) | left, estimated (h) |",
              "|---|---|---|---|---|---|"]
     for method, c in counts.items():
@@ -148,7 +155,11 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
               "|---" * (len(mechanisms) + 2) + "|"]
     for ds in datasets:
         row = [f"{blocks[(ds, m)][True]}/{sum(blocks[(ds, m)].values())}" for m in mechanisms]
-        row.append(f"{left_ds[ds] / 3600:.2f}" + (" (extrapolated)" if ds in extrapolated else ""))
+        if ds in unknown_ds:
+            est = f"{left_ds[ds] / 3600:.2f} + unknown" if left_ds[ds] else "--"
+        else:
+            est = f"{left_ds[ds] / 3600:.2f}" + (" (extrapolated)" if ds in extrapolated else "")
+        row.append(est)
         lines.append(f"| {ds} | " + " | ".join(row) + " |")
     lines += ["", "## Where the ok cells ran", ""]
     lines += ["| device | torch | cells ok | methods (cells) |", "|---|---|---|---|"] if ran_on else ["No ok cell yet."]

@@ -63,3 +63,10 @@ def test_sweep_plan_sets_aside_cells_with_ok_records(tmp_path):
     plan = plan_cells(cfg, compose_fn=_compose)
     assert len(plan) == len(cells) - 1 and records.cell_id(**done) not in plan
     assert all(s > 0 for s in plan.values())
+
+
+def test_status_without_records_gives_no_estimate_rather_than_zero(tmp_path):
+    report, _ = grid_status("quick", tmp_path, jobs=2)
+    assert "0 of 36 cells ok" in report and "no estimate of the compute left yet" in report
+    assert "0.0 h" not in report
+    assert "| bt | 0/6 | 0/6 | 0/6 | -- |" in report
