@@ -44,9 +44,9 @@ def sweep_size(config: DictConfig) -> int:
     return math.prod(len(values) for values in sweeps.values())
 
 
-def plan_cells(config: DictConfig, compose_fn=None) -> dict[str, float]:
-    """{cell id: estimated seconds} of the sweep's cells that will run (no ok record, or
-    ``force``). Cells of a column with no record at all get the median of the other estimates."""
+def estimate_cells(config: DictConfig, compose_fn=None) -> dict[str, float | None]:
+    """{cell id: estimated seconds, or None for a column with no record at all} of the sweep's
+    cells that will run (no ok record, or ``force``)."""
     fixed, sweeps = sweep_overrides(config)
     if compose_fn is None:
         def compose_fn(overrides):
@@ -60,9 +60,34 @@ def plan_cells(config: DictConfig, compose_fn=None) -> dict[str, float]:
             continue
         est = model.estimate(cell["method"], cell["preset"], cell["dataset"])
         plan[cid] = None if est is None else est.seconds
-    known = [s for s in plan.values() if s is not None]
+    return plan
+
+
+def fill_unknown(estimates: dict[str, float | None]) -> dict[str, float]:
+    """The estimates with each None replaced by the median of the known ones (1 s if none is
+    known): weights for the ETA, which rescales them by the measured pace."""
+    known = [s for s in estimates.values() if s is not None]
     fill = float(np.median(known)) if known else 1.0
-    return {cid: fill if s is None else s for cid, s in plan.items()}
+    return {cid: fill if s is None else s for cid, s in estimates.items()}
+
+
+def plan_cells(config: DictConfig, compose_fn=None) -> dict[str, float]:
+    """{cell id: estimated seconds} of the sweep's cells that will run; cells of a column with no
+    record at all get the median of the other estimates."""
+    return fill_unknown(estimate_cells(config, compose_fn))
+
+
+def describe_plan(estimates: dict[str, float | None]) -> str:
+    """What the records say about the compute of the cells to run, without inventing a figure
+    for cells that nothing estimates."""
+    known = [s for s in estimates.values() if s is not None]
+    unknown = len(estimates) - len(known)
+    if not estimates:
+        return "nothing to run"
+    if not known:
+        return "no record yet to estimate their compute from"
+    text = f"about {format_seconds(sum(known))} of compute by the records so far"
+    return text + (f", plus {unknown} cells with no record to estimate from" if unknown else "")
 
 
 class SweepProgress(Callback):
@@ -74,14 +99,15 @@ class SweepProgress(Callback):
         d.mkdir(parents=True, exist_ok=True)
         total = sweep_size(config)
         try:
-            plan = plan_cells(config)
+            estimates = estimate_cells(config)
+            plan = fill_unknown(estimates)
         except Exception as exc:  # an exotic sweep: still report counts
             log.info("sweep: no per-cell plan (%s: %s); the estimate counts cells", type(exc).__name__, exc)
             plan = None
         (d / "start.json").write_text(json.dumps({"total": total, "start": time.time(), "plan": plan}))
         if plan is not None:
-            log.info("sweep: %d cells, %d with ok records (skipped), %d to run, about %s of compute by the "
-                     "records so far", total, total - len(plan), len(plan), format_seconds(sum(plan.values())))
+            log.info("sweep: %d cells, %d with ok records (skipped), %d to run, %s", total, total - len(plan),
+                     len(plan), describe_plan(estimates))
         # the basic sweeper composes every job's config to validate the batch before launching
         # any: ~0.25 s per cell, i.e. minutes for the 960-cell grid, with no output of its own
         log.info("sweep: composing and validating the %d cells' configs first (about %s)", total,

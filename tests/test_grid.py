@@ -70,3 +70,12 @@ def test_status_without_records_gives_no_estimate_rather_than_zero(tmp_path):
     assert "0 of 36 cells ok" in report and "no estimate of the compute left yet" in report
     assert "0.0 h" not in report
     assert "| bt | 0/6 | 0/6 | 0/6 | -- |" in report
+
+
+def test_sweep_plan_names_cells_it_cannot_estimate_instead_of_a_figure():
+    from knewimp.sweep_progress import describe_plan, fill_unknown
+    assert describe_plan({"a": None, "b": None}) == "no record yet to estimate their compute from"
+    assert describe_plan({"a": 3600.0, "b": None}) == (
+        "about 60.0min of compute by the records so far, plus 1 cells with no record to estimate from")
+    assert describe_plan({"a": 3600.0}) == "about 60.0min of compute by the records so far"
+    assert fill_unknown({"a": 10.0, "b": None, "c": 30.0}) == {"a": 10.0, "b": 20.0, "c": 30.0}
