@@ -79,10 +79,13 @@ def compute_claims(records: list[dict], reference: Column | None) -> list[Claim]
         for metric in RANK_METRICS:
             for scope in [*mechanisms_in(recs), "all"]:
                 blocks, cols, M = block_means(recs, metric, None if scope == "all" else [scope])
-                claim = Claim(view, metric, scope, cols)
+                claim = Claim(view, metric, scope, columns)
                 j = cols.index(reference) if reference in cols else None
+                # A view column with no records under this scope (a faithful grid that has not reached
+                # a mechanism yet) leaves every block incomplete, not a smaller view counted as complete.
+                absent = any(c not in cols for c in columns)
                 for b, row in zip(blocks, M):
-                    if j is None or np.isnan(row).any():  # a column short of the fullest seed count
+                    if j is None or absent or np.isnan(row).any():  # or a column short of the fullest seed count
                         claim.incomplete.append(b)
                         continue
                     claim.places[b] = 1 + int((row < row[j]).sum())

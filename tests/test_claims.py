@@ -68,3 +68,16 @@ def test_blocks_with_fewer_seeds_than_the_fullest_are_not_counted():
     recs = [r for r in recs if not (r["dataset"] == "cc" and r["method"] == "mice" and r["seed"] == 2)]
     grid = by_scope(compute_claims(recs, REF), "grid")["mcar"]
     assert list(grid.places) == [("bt", "mcar")] and grid.incomplete == [("cc", "mcar")]
+
+
+def test_a_mechanism_the_published_runs_have_not_reached_is_incomplete():
+    recs = records()
+    for s in range(3):
+        recs += [rec("bt", m, p, s, v, mech="mnar")
+                 for m, p, v in (("knewimp", "paper", 0.5), ("mice", "single", 0.4), ("tdm", "paper", 0.8))]
+    claims = compute_claims(recs, REF)
+    faithful = by_scope(claims, "faithful")
+    assert faithful["mnar"].places == {} and faithful["mnar"].incomplete == [("bt", "mnar")]
+    assert Column("tdm", "published") in faithful["mnar"].columns
+    assert by_scope(claims, "grid")["mnar"].places == {("bt", "mnar"): 2}
+    assert faithful["mcar"].places == {("bt", "mcar"): 3, ("cc", "mcar"): 2}
