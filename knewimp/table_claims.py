@@ -7,7 +7,9 @@ A *view* is one column per method:
 * ``grid``: every method, each at its column with the most ok records (the preset its grid ran);
 * ``faithful``: each method's ``published`` column where it has records, else its ``grid`` one, so
   baselines the paper ran at weak settings are replaced by their authors' settings where those
-  were run (``make faithful``). Written only when it differs from ``grid``.
+  were run (``make faithful``). Written only when it differs from ``grid``;
+* ``paper_faithful``: ``faithful`` restricted to the methods of ``paper``: the paper's own
+  comparison with its baselines at their authors' settings, apart from what MICE adds.
 
 In a view, a block (dataset, mechanism) is counted when every column has ok records for as many
 seeds as the fullest (block, column) of the view, so that a grid still running compares complete
@@ -64,9 +66,14 @@ def view_columns(records: list[dict], reference: Column) -> dict[str, list[Colum
         published = next((c for c in cols if c.preset == FAITHFUL_PRESET and ok[c]), main)
         grid.append(main)
         faithful.append(main if method == reference.method else published)
-    views = {"paper": [c for c in grid if c.method in PAPER_METHODS or c == reference], "grid": grid}
+    def in_paper(cols):
+        return [c for c in cols if c.method in PAPER_METHODS or c == reference]
+
+    views = {"paper": in_paper(grid), "grid": grid}
     if faithful != grid:
         views["faithful"] = faithful
+    if in_paper(faithful) != in_paper(grid):
+        views["paper_faithful"] = in_paper(faithful)
     return views
 
 
@@ -112,7 +119,8 @@ def render_claims_markdown(claims: list[Claim], labels: dict[Column, str], refer
              "are listed as incomplete). `paper`: the methods of the paper's main "
              "table that this project runs, at the presets of the grid; `grid`: every method at the preset its "
              "grid ran (adds MICE and mean imputation); `faithful`: as `grid`, with baselines at their authors' "
-             "published settings where those were run.", ""]
+             "published settings where those were run; `paper_faithful`: as `paper`, with those published "
+             "settings.", ""]
     if not claims:
         return "\n".join(lines + ["No records of the reference: nothing counted.", ""])
     for view in dict.fromkeys(c.view for c in claims):
