@@ -7,7 +7,9 @@ A *view* is one column per method:
 * ``grid``: every method, each at its column with the most ok records (the preset its grid ran);
 * ``faithful``: each method's ``published`` column where it has records, else its ``grid`` one, so
   baselines the paper ran at weak settings are replaced by their authors' settings where those
-  were run (``make faithful``). Written only when it differs from ``grid``.
+  were run (``make faithful``). Written only when it differs from ``grid``;
+* ``paper_faithful``: ``faithful`` restricted to the methods of ``paper``: the paper's own
+  comparison with its baselines at their authors' settings, apart from what MICE adds.
 
 In a view, a block (dataset, mechanism) is counted when every column has ok records for as many
 seeds as the fullest (block, column) of the view, so that a grid still running compares complete
@@ -64,9 +66,14 @@ def view_columns(records: list[dict], reference: Column) -> dict[str, list[Colum
         published = next((c for c in cols if c.preset == FAITHFUL_PRESET and ok[c]), main)
         grid.append(main)
         faithful.append(main if method == reference.method else published)
-    views = {"paper": [c for c in grid if c.method in PAPER_METHODS or c == reference], "grid": grid}
+    def in_paper(cols):
+        return [c for c in cols if c.method in PAPER_METHODS or c == reference]
+
+    views = {"paper": in_paper(grid), "grid": grid}
     if faithful != grid:
         views["faithful"] = faithful
+    if in_paper(faithful) != in_paper(grid):
+        views["paper_faithful"] = in_paper(faithful)
     return views
 
 
@@ -79,10 +86,13 @@ def compute_claims(records: list[dict], reference: Column | None) -> list[Claim]
         for metric in RANK_METRICS:
             for scope in [*mechanisms_in(recs), "all"]:
                 blocks, cols, M = block_means(recs, metric, None if scope == "all" else [scope])
-                claim = Claim(view, metric, scope, cols)
+                claim = Claim(view, metric, scope, columns)
                 j = cols.index(reference) if reference in cols else None
+                # A view column with no records under this scope (a faithful grid that has not reached
+                # a mechanism yet) leaves every block incomplete, not a smaller view counted as complete.
+                absent = any(c not in cols for c in columns)
                 for b, row in zip(blocks, M):
-                    if j is None or np.isnan(row).any():  # a column short of the fullest seed count
+                    if j is None or absent or np.isnan(row).any():  # or a column short of the fullest seed count
                         claim.incomplete.append(b)
                         continue
                     claim.places[b] = 1 + int((row < row[j]).sum())
@@ -109,7 +119,8 @@ def render_claims_markdown(claims: list[Claim], labels: dict[Column, str], refer
              "are listed as incomplete). `paper`: the methods of the paper's main "
              "table that this project runs, at the presets of the grid; `grid`: every method at the preset its "
              "grid ran (adds MICE and mean imputation); `faithful`: as `grid`, with baselines at their authors' "
-             "published settings where those were run.", ""]
+             "published settings where those were run; `paper_faithful`: as `paper`, with those published "
+             "settings.", ""]
     if not claims:
         return "\n".join(lines + ["No records of the reference: nothing counted.", ""])
     for view in dict.fromkeys(c.view for c in claims):

@@ -31,6 +31,7 @@ def test_views_take_the_grid_preset_and_published_where_run():
     assert Column("tdm", "paper") in views["grid"] and Column("tdm", "published") not in views["grid"]
     assert Column("tdm", "published") in views["faithful"] and Column("tdm", "paper") not in views["faithful"]
     assert REF in views["faithful"]
+    assert views["paper_faithful"] == [REF, Column("tdm", "published")]  # no MICE, as in the paper's table
 
 
 def test_places_and_winners_in_each_view():
@@ -51,7 +52,7 @@ def test_blocks_without_every_column_are_not_counted():
     recs += [rec("bt", "mean", "published", s, 0.9) for s in range(3)]
     recs += [rec("cc", "mean", "published", 0, 0.9, status="failed")]
     claims = compute_claims(recs, REF)
-    assert set(by_scope(claims, "faithful")) == set()  # no published baseline run: one view only
+    assert {c.view for c in claims} == {"paper", "grid"}  # no published baseline run: no faithful views
     grid = by_scope(claims, "grid")["all"]
     assert list(grid.places) == [("bt", "mcar")] and grid.incomplete == [("cc", "mcar")]
 
@@ -59,8 +60,12 @@ def test_blocks_without_every_column_are_not_counted():
 def test_paper_view_leaves_out_methods_the_paper_did_not_compare():
     views = view_columns(records(), REF)
     assert [c.method for c in views["paper"]] == ["knewimp", "tdm"]
-    paper = by_scope(compute_claims(records(), REF), "paper")["mcar"]
-    assert paper.places == {("bt", "mcar"): 1, ("cc", "mcar"): 1}
+    claims = compute_claims(records(), REF)
+    assert by_scope(claims, "paper")["mcar"].places == {("bt", "mcar"): 1, ("cc", "mcar"): 1}
+    paper_faithful = by_scope(claims, "paper_faithful")["mcar"]
+    assert paper_faithful.places == {("bt", "mcar"): 2, ("cc", "mcar"): 2}
+    assert paper_faithful.winners == {("bt", "mcar"): Column("tdm", "published"),
+                                      ("cc", "mcar"): Column("tdm", "published")}
 
 
 def test_blocks_with_fewer_seeds_than_the_fullest_are_not_counted():
@@ -68,3 +73,16 @@ def test_blocks_with_fewer_seeds_than_the_fullest_are_not_counted():
     recs = [r for r in recs if not (r["dataset"] == "cc" and r["method"] == "mice" and r["seed"] == 2)]
     grid = by_scope(compute_claims(recs, REF), "grid")["mcar"]
     assert list(grid.places) == [("bt", "mcar")] and grid.incomplete == [("cc", "mcar")]
+
+
+def test_a_mechanism_the_published_runs_have_not_reached_is_incomplete():
+    recs = records()
+    for s in range(3):
+        recs += [rec("bt", m, p, s, v, mech="mnar")
+                 for m, p, v in (("knewimp", "paper", 0.5), ("mice", "single", 0.4), ("tdm", "paper", 0.8))]
+    claims = compute_claims(recs, REF)
+    faithful = by_scope(claims, "faithful")
+    assert faithful["mnar"].places == {} and faithful["mnar"].incomplete == [("bt", "mnar")]
+    assert Column("tdm", "published") in faithful["mnar"].columns
+    assert by_scope(claims, "grid")["mnar"].places == {("bt", "mnar"): 2}
+    assert faithful["mcar"].places == {("bt", "mcar"): 3, ("cc", "mcar"): 2}
