@@ -71,19 +71,13 @@ def fill_unknown(estimates: dict[str, float | None]) -> dict[str, float]:
     return {cid: fill if s is None else s for cid, s in estimates.items()}
 
 
-def plan_cells(config: DictConfig, compose_fn=None) -> dict[str, float]:
-    """{cell id: estimated seconds} of the sweep's cells that will run; cells of a column with no
-    record at all get the median of the other estimates."""
-    return fill_unknown(estimate_cells(config, compose_fn))
-
-
 def describe_plan(estimates: dict[str, float | None]) -> str:
     """What the records say about the compute of the cells to run, without inventing a figure
     for cells that nothing estimates."""
-    known = [s for s in estimates.values() if s is not None]
-    unknown = len(estimates) - len(known)
     if not estimates:
         return "nothing to run"
+    known = [s for s in estimates.values() if s is not None]
+    unknown = len(estimates) - len(known)
     if not known:
         return "no record yet to estimate their compute from"
     text = f"about {format_seconds(sum(known))} of compute by the records so far"

@@ -1,4 +1,8 @@
 """Counting where the reference is best or second best, with the grid's presets and faithful ones."""
+import json
+import runpy
+from pathlib import Path
+
 from knewimp.table_claims import compute_claims, render_claims_markdown, view_columns
 from knewimp.table_data import Column, column_labels, columns_in
 
@@ -89,9 +93,7 @@ def test_a_mechanism_the_published_runs_have_not_reached_is_incomplete():
 
 
 def test_same_block_script_counts_every_view_on_the_faithful_blocks(tmp_path):
-    import json
-    import runpy
-    script = runpy.run_path(str(__import__("pathlib").Path(__file__).parents[1] / "scripts/claims_same_blocks.py"))
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "claims_same_blocks.py"))
     (tmp_path / "runs").mkdir()
     recs = records() + [rec("is", m, p, s, v) for s in range(3)
                         for m, p, v in (("knewimp", "paper", 0.3), ("mice", "single", 0.2), ("tdm", "paper", 0.9))]

@@ -1,6 +1,6 @@
 from knewimp import records
 from knewimp.grid import _compose, expected_cells, grid_status, sweep_cells, sweep_overrides
-from knewimp.sweep_progress import plan_cells, sweep_size
+from knewimp.sweep_progress import describe_plan, estimate_cells, fill_unknown, sweep_size
 
 
 def test_quick_grid_expands_to_distinct_cells():
@@ -60,7 +60,7 @@ def test_sweep_plan_sets_aside_cells_with_ok_records(tmp_path):
     records.write_record(tmp_path, dict(done, cell_id=records.cell_id(**done), status="ok", error=None,
                                         fit_seconds=5.0))
     cfg = _compose(["experiment=quick", f"results_dir={tmp_path}"])
-    plan = plan_cells(cfg, compose_fn=_compose)
+    plan = fill_unknown(estimate_cells(cfg, compose_fn=_compose))
     assert len(plan) == len(cells) - 1 and records.cell_id(**done) not in plan
     assert all(s > 0 for s in plan.values())
 
@@ -73,7 +73,6 @@ def test_status_without_records_gives_no_estimate_rather_than_zero(tmp_path):
 
 
 def test_sweep_plan_names_cells_it_cannot_estimate_instead_of_a_figure():
-    from knewimp.sweep_progress import describe_plan, fill_unknown
     assert describe_plan({"a": None, "b": None}) == "no record yet to estimate their compute from"
     assert describe_plan({"a": 3600.0, "b": None}) == (
         "about 60.0min of compute by the records so far, plus 1 cells with no record to estimate from")
