@@ -1,29 +1,22 @@
 # knewimp: every target installs the virtualenv first when it is missing.
-#   make test        the test suite (tiny data, quick settings)
-#   make reproduce   the paper's full grid (resumable), then tables and figures
+#   make test        the test suite (tiny data, quick presets)
+#   make reproduce   the paper's grid (resumable), then tables, figures and the README's numbers
+#   make faithful    TDM and GAIN at their published settings on the same grid (extra table columns)
+#   make ablation    the entropy-weight ablation and the sensitivity sweep on cc
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
-#   make faithful    TDM and GAIN with their published settings on the same grid (extra table columns)
-#   make ablation    the entropy-weight ablation and the sensitivity sweep on cc, then their figures
-#   make tables      tables and figures from the records in results/runs
-# Variables: PYTHON (interpreter for the venv), JOBS (parallel local cells via the joblib launcher;
-#   default: the number of cores, JOBS=1 runs them one by one),
-# KNEWIMP_DATA_DIR (raw UCI files; defaults to ../shared/data/uci when that folder exists),
-# STOP_AT (start no cell that would not finish by then, e.g. STOP_AT=2026-11-27T04:40; held cells
-#   run on the next launch).
+#   make tables      tables, figures, grid status, README and docs/results.md from the records
+# Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
+#   default one per core, JOBS=1 one by one); RESULTS (results folder of reproduce and faithful,
+#   default results); STOP_AT (start no cell that would not finish by then, e.g. 2026-12-03T17:00).
+# The raw UCI files are found by knewimp.protocol.datasets.default_data_dir (KNEWIMP_DATA_DIR).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# one cell per core by default: cells use one torch thread each (configs/config.yaml: threads)
 JOBS ?= $(shell $(PYTHON) -c 'import os; print(os.cpu_count() or 1)')
+RESULTS ?= results
 TORCH_VERSION ?= 2.13.0
-
-ifeq ($(origin KNEWIMP_DATA_DIR), undefined)
-  ifneq ($(wildcard ../shared/data/uci/SHA256SUMS),)
-    export KNEWIMP_DATA_DIR := $(abspath ../shared/data/uci)
-  endif
-endif
 
 ifeq ($(JOBS),1)
   LAUNCH :=
@@ -35,9 +28,10 @@ ifneq ($(STOP_AT),)
   DEADLINE := stop_at=$(STOP_AT)
 endif
 
-RUN := $(PY) -m knewimp.run
+RUN := $(PY) -m knewimp.harness.run
+STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test reproduce faithful quick ablation tables bench clean-venv
+.PHONY: install test reproduce faithful quick ablation tables clean-venv
 
 install: $(STAMP)
 
@@ -52,27 +46,24 @@ test: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest
 
 reproduce: $(STAMP)
-	$(RUN) -m experiment=reproduce $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
+	$(RUN) -m experiment=reproduce results_dir=$(RESULTS) $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 faithful: $(STAMP)
-	$(RUN) -m experiment=faithful $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
+	$(RUN) -m experiment=faithful results_dir=$(RESULTS) $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 quick: $(STAMP)
 	$(RUN) -m experiment=quick $(LAUNCH)
-	$(PY) -m knewimp.tables --results-dir results/quick --out results/quick/tables
+	$(PY) -m knewimp.report.tables --results-dir results/quick --out results/quick/tables
 
 ablation: $(STAMP)
 	$(RUN) -m experiment=ablation_entropy $(LAUNCH) $(DEADLINE)
 	$(RUN) -m experiment=sensitivity $(LAUNCH) $(DEADLINE)
-	$(PY) -m knewimp.ablation
+	$(MAKE) tables
 
 tables: $(STAMP)
-	$(PY) -m knewimp.tables
-	$(PY) -m knewimp.grid --experiment reproduce --results-dir results --jobs $(JOBS) --write results/tables/grid_status.md
-	$(PY) -m knewimp.grid --experiment faithful --results-dir results --jobs $(JOBS) --write results/tables/grid_status_faithful.md
-	$(PY) -m knewimp.readme_tables README.md --tables results/tables
+	$(PY) -m knewimp.report.build --results-dir $(RESULTS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -44,21 +43,6 @@ INTEGRATORS = ("adam", "euler")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam defaults, used by the reference code
 _ADAM_EPS = 1e-8
-
-
-@dataclass(frozen=True)
-class Implementation:
-    """How the (mathematically fixed) computation is carried out; for benchmarks and tests.
-
-    The defaults are the fast path. Each switch turns one optimisation off, back to the way the
-    reference code computes it, without changing the result beyond rounding.
-    """
-
-    closed_form_score: bool = True   # False: autograd of -sum E (torch.func-style) at every particle step
-    closed_form_dsm: bool = True     # False: DSM through a double backward (create_graph=True)
-    blocked_kernel: bool = True      # False: full n x n kernel with a per-column loop for R
-    active_rows: bool = True         # False: direction and scores for every row, then masked
-    inference_mode: bool = True      # False: particle steps under no_grad (as the reference code)
 
 
 class KnewImputer(BaseImputer):
@@ -119,7 +103,6 @@ class KnewImputer(BaseImputer):
         self.integrator = integrator
         self.dtype = dtype
         self.block_size = block_size
-        self._impl = Implementation()
 
     # ------------------------------------------------------------------ helpers
     def _initial_fill(self, X: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -129,44 +112,45 @@ class KnewImputer(BaseImputer):
         filled[mask] = (col_mean[None, :] + self.init_noise * noise)[mask]
         return filled
 
-    def _naive_direction(self, X: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
-        """The reference computation: full n x n kernel, R assembled column by column."""
-        h2 = self.bandwidth**2
-        sq = X.square().sum(1)
-        K = torch.exp(-(sq[:, None] + sq[None, :] - 2.0 * X @ X.T) / (2.0 * h2))
-        R = -(K @ X)
-        rowsum = K.sum(1)
-        for c in range(X.shape[1]):
-            R[:, c] = R[:, c] + X[:, c] * rowsum
-        R = R / h2
-        return -(K @ S - self.entropy_weight * R) / X.shape[0]
+    # ------------------------------------------------------------------ main loop
+    def _start(self, X: np.ndarray, mask: np.ndarray):
+        """(filled particles, energy network, torch generator) at the start of the flow."""
+        device = resolve_device(self.device)
+        rng = self._rng()
+        gen = torch.Generator(device=device).manual_seed(int(rng.integers(0, 2**63 - 1)))
+        Xf = torch.as_tensor(self._initial_fill(X, mask, rng), dtype=DTYPES[self.dtype], device=device)
+        net = EnergyMLP(X.shape[1], self.hidden, generator=gen, dtype=DTYPES[self.dtype], device=device)
+        return Xf, net, gen
+
+    def _fit_score(self, net: EnergyMLP, Xf: torch.Tensor, gen: torch.Generator, outer: int, **kw) -> float:
+        prog = Progress(f"knewimp score fit {outer + 1}/{self.n_outer}", int(self.score_epochs))
+        try:
+            loss = fit_score(net, Xf, self.score_epochs, self.dsm_sigma, gen, lr=1e-3, progress=prog, **kw)
+        except FloatingPointError as exc:
+            raise ImputationError(f"KnewImp score fitting diverged (outer iteration {outer + 1}): {exc}") from None
+        prog.close()
+        return loss
+
+    def _check_update(self, G: torch.Tensor, outer: int, step: int) -> None:
+        if not bool(torch.isfinite(G).all()):
+            raise ImputationError(
+                f"KnewImp particle update produced NaN/Inf at outer iteration {outer + 1}, "
+                f"step {step + 1}/{self.n_steps} (step_size={self.step_size}, "
+                f"bandwidth={self.bandwidth}, entropy_weight={self.entropy_weight}); "
+                "the flow diverged, try a smaller step_size")
 
     # ------------------------------------------------------------------ main loop
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        impl = self._impl
-        device = resolve_device(self.device)
-        dtype = DTYPES[self.dtype]
-        rng = self._rng()
-        gen = torch.Generator(device=device).manual_seed(int(rng.integers(0, 2**63 - 1)))
-
-        filled = self._initial_fill(X, mask, rng)
-        Xf = torch.as_tensor(filled, dtype=dtype, device=device)
-        M = torch.as_tensor(mask, device=device)
-        net = EnergyMLP(X.shape[1], self.hidden, generator=gen, dtype=dtype, device=device)
-
-        if impl.active_rows:
-            rows = torch.as_tensor(np.flatnonzero(mask.any(axis=1)), device=device)
-            Mr = M.index_select(0, rows)
-        else:
-            rows, Mr = None, M
-        observed_r = ~Mr
+        Xf, net, gen = self._start(X, mask)
+        device, dtype = Xf.device, Xf.dtype
+        # Only rows with a missing entry move; the flow is computed for those rows alone.
+        rows = torch.as_tensor(np.flatnonzero(mask.any(axis=1)), device=device)
+        observed_r = ~torch.as_tensor(mask, device=device).index_select(0, rows)
         direction = RBFDirection(self.bandwidth, self.entropy_weight, self.block_size)
-        score = net.score if impl.closed_form_score else net.score_autograd
 
         # Particle-optimiser state over the active rows, created once (persists across outer loops).
-        shape_r = tuple(Mr.shape)
-        adam_m = torch.zeros(shape_r, dtype=dtype, device=device)
-        adam_v = torch.zeros(shape_r, dtype=dtype, device=device)
+        adam_m = torch.zeros(tuple(observed_r.shape), dtype=dtype, device=device)
+        adam_v = torch.zeros_like(adam_m)
         adam_t = 0
         beta1, beta2 = _ADAM_BETAS
 
@@ -174,45 +158,19 @@ class KnewImputer(BaseImputer):
         self.dsm_losses_ = []
         for outer in range(int(self.n_outer)):
             t0 = time.perf_counter()
-            prog = Progress(f"knewimp score fit {outer + 1}/{self.n_outer}", int(self.score_epochs))
-            try:
-                loss = fit_score(net, Xf, self.score_epochs, self.dsm_sigma, gen, lr=1e-3,
-                                 closed_form=impl.closed_form_dsm, progress=prog)
-            except FloatingPointError as exc:
-                raise ImputationError(f"KnewImp score fitting diverged (outer iteration {outer + 1}): {exc}") from None
-            prog.close()
-            self.dsm_losses_.append(loss)
+            self.dsm_losses_.append(self._fit_score(net, Xf, gen, outer))
             t1 = time.perf_counter()
-
             prog = Progress(f"knewimp particle steps {outer + 1}/{self.n_outer}", int(self.n_steps))
-            # autograd scores need a graph, hence no_grad (not inference_mode) on that path
-            fast_ctx = impl.inference_mode and impl.closed_form_score
-            grad_ctx = torch.inference_mode() if fast_ctx else torch.no_grad()
-            with grad_ctx:
+            with torch.inference_mode():
                 # Rows without a missing entry never move, so their scores are fixed while the
                 # network is fixed: compute all scores once, then refresh only the active rows.
-                S = score(Xf).detach()
+                S = net.score(Xf)
                 for step in range(int(self.n_steps)):
-                    if rows is None:
-                        if step:
-                            S = score(Xf).detach()
-                        G = (self._naive_direction(Xf, S) if not impl.blocked_kernel
-                             else direction(Xf, S))
-                        Xr = Xf
-                    else:
-                        Xr = Xf.index_select(0, rows)
-                        if step:
-                            S.index_copy_(0, rows, score(Xr).detach())
-                        if impl.blocked_kernel:
-                            G = direction(Xf, S, rows)
-                        else:
-                            G = self._naive_direction(Xf, S).index_select(0, rows)
-                    if not bool(torch.isfinite(G).all()):
-                        raise ImputationError(
-                            f"KnewImp particle update produced NaN/Inf at outer iteration {outer + 1}, "
-                            f"step {step + 1}/{self.n_steps} (step_size={self.step_size}, "
-                            f"bandwidth={self.bandwidth}, entropy_weight={self.entropy_weight}); "
-                            "the flow diverged, try a smaller step_size")
+                    Xr = Xf.index_select(0, rows)
+                    if step:
+                        S.index_copy_(0, rows, net.score(Xr))
+                    G = direction(Xf, S, rows)
+                    self._check_update(G, outer, step)
                     G.masked_fill_(observed_r, 0.0)
                     if self.integrator == "euler":
                         Xr.sub_(G, alpha=self.step_size)
@@ -221,12 +179,9 @@ class KnewImputer(BaseImputer):
                         adam_t += 1
                         adam_m.lerp_(G, 1.0 - beta1)
                         adam_v.mul_(beta2).addcmul_(G, G, value=1.0 - beta2)
-                        bias1 = 1.0 - beta1**adam_t
-                        bias2_sqrt = math.sqrt(1.0 - beta2**adam_t)
-                        denom = (adam_v.sqrt() / bias2_sqrt).add_(_ADAM_EPS)
-                        Xr.addcdiv_(adam_m, denom, value=-self.step_size / bias1)
-                    if rows is not None:
-                        Xf.index_copy_(0, rows, Xr)
+                        denom = (adam_v.sqrt() / math.sqrt(1.0 - beta2**adam_t)).add_(_ADAM_EPS)
+                        Xr.addcdiv_(adam_m, denom, value=-self.step_size / (1.0 - beta1**adam_t))
+                    Xf.index_copy_(0, rows, Xr)
                     prog.update()
             prog.close()
             self.timings_["score_fit"] += t1 - t0

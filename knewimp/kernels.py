@@ -60,8 +60,8 @@ class RBFDirection:
         gamma = 1.0 / (2.0 * self.bandwidth**2)
         inv_h2 = 1.0 / self.bandwidth**2
 
-        # Y^T = [S | X | 1]^T, stored transposed: the skinny product Y^T K_B^T is about twice as
-        # fast as K_B Y in MKL (measured), and the result is read back transposed for free.
+        # Y^T = [S | X | 1]^T, stored transposed: BLAS computes the skinny product Y^T K_B^T faster
+        # than K_B Y, and the result is read back transposed for free.
         YT = self._buffer("YT", (2 * d + 1, n), X)
         YT[:d].copy_(S.T)
         YT[d:2 * d].copy_(X.T)

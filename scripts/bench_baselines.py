@@ -24,18 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
+from knewimp.vocab import CONFIG_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
 
 
 def compose_method(method: str, preset: str, sets: list[str]):
-    from hydra import compose, initialize_config_dir
+    from knewimp.harness.identity import method_params
+    from knewimp.harness.sweep import _compose
 
-    from knewimp.cell import method_params
-
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"method={method}", f"preset={preset}"]
-                      + [f"method.{s}" for s in sets])
+    cfg = _compose([f"method={method}/{preset}"] + [f"method.{s}" for s in sets])
     return cfg.method._target_, method_params(cfg.method)
 
 
@@ -46,10 +44,10 @@ def cell_input(args):
         rank = max(1, d // 3)
         X = rng.normal(size=(n, rank)) @ rng.normal(size=(rank, d)) + 0.3 * rng.normal(size=(n, d))
         X = (X - X.mean(0)) / X.std(0)
-        from knewimp.missingness import ampute
+        from knewimp.protocol.amputation import ampute
 
         return f"synthetic {n}x{d} (rank {rank})", X, ampute(X, args.mechanism, 0.3, np.random.default_rng(args.seed))
-    from knewimp.cell import make_cell_input
+    from knewimp.protocol.cell_input import make_cell_input
 
     data_dir = os.environ.get("KNEWIMP_DATA_DIR") or (ROOT.parent / "shared" / "data" / "uci")
     X, mask = make_cell_input(args.dataset, args.mechanism, 0.3, args.seed, data_dir=data_dir, download=False)
@@ -75,7 +73,7 @@ def main(argv=None) -> int:
     from hydra.utils import get_class
 
     from baselines.mean import MeanImputer
-    from knewimp.metrics import mae
+    from knewimp.protocol.metrics import mae
 
     from threadpoolctl import threadpool_limits
 
@@ -92,7 +90,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|")
     for method in args.methods.split(","):
         for preset in args.presets.split(","):
-            if not (CONFIGS / "method_preset" / method / f"{preset}.yaml").exists():
+            if not (CONFIG_DIR / "method" / method / f"{preset}.yaml").exists():
                 print(f"| {method} | {preset} | (no such preset) | | |")
                 continue
             target, params = compose_method(method, preset, args.set)

@@ -2,7 +2,7 @@
 
     python scripts/bench_diffusion.py --dataset cc --methods csdi_t,missdiff --presets published,paper,cpu
 
-Data: knewimp.data.load_dataset -> StandardScaler on the complete matrix -> knewimp.missingness.ampute
+Data: knewimp.protocol.datasets.load_dataset -> StandardScaler on the complete matrix -> knewimp.protocol.amputation.ampute
 (30% by default) with the seed. Presets are read from configs/ exactly as the harness composes them
 (method config, then the preset's overrides). Presets named in --extrapolate (default: published)
 are timed on a fraction of their epochs and reverse steps (same network, rows, batch size and
@@ -14,9 +14,7 @@ its own).
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -25,35 +23,21 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_UCI = ROOT.parent / "shared" / "data" / "uci"
-if "KNEWIMP_DATA_DIR" not in os.environ and SHARED_UCI.is_dir():
-    os.environ["KNEWIMP_DATA_DIR"] = str(SHARED_UCI)
 sys.path.insert(0, str(ROOT))
 
 from knewimp.base import ImputationError  # noqa: E402
-from knewimp.data import load_dataset  # noqa: E402
-from knewimp.missingness import ampute  # noqa: E402
+from knewimp.harness.methods import preset_params as _preset_params  # noqa: E402
+from knewimp.protocol.cell_input import make_cell_input  # noqa: E402
 
 
 def preset_params(method: str, preset: str) -> tuple[type, dict]:
-    cfg = yaml.safe_load((ROOT / "configs" / "method" / f"{method}.yaml").read_text())
-    module, cls = cfg.pop("_target_").rsplit(".", 1)
-    cfg.pop("name")
-    path = ROOT / "configs" / "method_preset" / method / f"{preset}.yaml"
-    body = yaml.safe_load(path.read_text())
-    while "defaults" in body:  # an alias: defaults: [<method>/<preset>@_here_]
-        target = body["defaults"][0].split("/", 1)[1].split("@")[0]
-        body = yaml.safe_load((path.parent / f"{target}.yaml").read_text())
-    body.pop("preset")
-    cfg.update(body)
-    return getattr(importlib.import_module(module), cls), cfg
+    return _preset_params(f"{method}/{preset}")
+
+
 
 
 def data(name: str, mechanism: str, rate: float, seed: int):
-    from sklearn.preprocessing import StandardScaler
-
-    X = StandardScaler().fit_transform(load_dataset(name))
-    mask = ampute(X, mechanism, rate, np.random.default_rng(seed))
+    X, mask = make_cell_input(name, mechanism, rate, seed)
     return X, np.where(mask, np.nan, X), mask
 
 

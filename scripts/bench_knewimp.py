@@ -1,6 +1,6 @@
 """Time KnewImputer: seconds per phase, particle steps/s, peak memory, speed-up over the naive path.
 
-Data: a named dataset (knewimp.data.load_dataset, standardised, MCAR 30%) or ``--synthetic N D``
+Data: a named dataset (knewimp.protocol.datasets.load_dataset, standardised, MCAR 30%) or ``--synthetic N D``
 (correlated Gaussian, standardised, MCAR 30%).
 
 The "naive" implementation is the same algorithm computed the way the authors' code does it:
@@ -36,31 +36,26 @@ allows.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from knewimp.imputer import Implementation, KnewImputer
+from knewimp.imputer import KnewImputer
+from knewimp.reference import Implementation, ReferenceKnewImputer
 
-NAIVE = Implementation(closed_form_score=False, closed_form_dsm=False, blocked_kernel=False,
-                       active_rows=False, inference_mode=False)
-# Cumulative optimisations, in the order they were introduced (the change -> time table).
+NAIVE = Implementation()
+FAST = Implementation(closed_form_score=True, closed_form_dsm=True, blocked_kernel=True, active_rows=True)
+# Cumulative optimisations (the change -> time table); the last row is KnewImputer itself.
 STEPS = [
     ("naive: reference-code computation", NAIVE),
-    ("+ closed-form DSM loss (one backward, no create_graph)",
-     Implementation(closed_form_score=False, closed_form_dsm=True, blocked_kernel=False, active_rows=False,
-                    inference_mode=False)),
+    ("+ closed-form DSM loss (one backward, no create_graph)", Implementation(closed_form_dsm=True)),
     ("+ kernel terms as K_B @ [S|X|1] in row blocks (no column loop)",
-     Implementation(closed_form_score=False, closed_form_dsm=True, blocked_kernel=True, active_rows=False,
-                    inference_mode=False)),
+     Implementation(closed_form_dsm=True, blocked_kernel=True)),
     ("+ only rows with a missing entry; cached scores of complete rows",
-     Implementation(closed_form_score=False, closed_form_dsm=True, blocked_kernel=True, active_rows=True,
-                    inference_mode=False)),
-    ("+ closed-form score under inference_mode (no autograd per step)", Implementation()),
+     Implementation(closed_form_dsm=True, blocked_kernel=True, active_rows=True)),
+    ("+ closed-form score under inference_mode (no autograd per step): KnewImputer", FAST),
 ]
 
 
@@ -82,10 +77,9 @@ def make_data(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         X = rng.standard_normal((n, d)) @ np.linalg.cholesky(cov).T
         name = f"synthetic {n}x{d}"
     else:
-        from knewimp.data import load_dataset
+        from knewimp.protocol.datasets import load_dataset
 
-        shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci"
-        X = load_dataset(args.dataset, data_dir=os.environ.get("KNEWIMP_DATA_DIR") or (shared if shared.is_dir() else None))
+        X = load_dataset(args.dataset)
         name = f"{args.dataset} {X.shape[0]}x{X.shape[1]}"
     std = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
@@ -95,10 +89,9 @@ def make_data(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
 
 
 def run(Xm, mask, X, impl: Implementation, args, steps=None, epochs=None) -> dict:
-    imp = KnewImputer(n_steps=steps or args.steps, score_epochs=args.epochs if epochs is None else epochs,
-                      n_outer=args.outer, dtype=args.dtype, block_size=args.block_size, random_state=args.seed,
-                      device="cpu")
-    imp._impl = impl
+    params = dict(n_steps=steps or args.steps, score_epochs=args.epochs if epochs is None else epochs,
+                  n_outer=args.outer, dtype=args.dtype, block_size=args.block_size, random_state=args.seed, device="cpu")
+    imp = KnewImputer(**params) if impl == FAST else ReferenceKnewImputer(impl, **params)
     before = current_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     out = imp.fit_transform(Xm)
@@ -174,7 +167,7 @@ def main(argv=None) -> int:
                   f"{1e3 * r['per_step']:.2f} | {r['mae']:.6f} |", flush=True)
         return 0
 
-    fast = run(Xm, mask, X, Implementation(), args)
+    fast = run(Xm, mask, X, FAST, args)
     print(f"\nfast:  total {fast['total']:.2f}s wall, {fast['cpu']:.2f}s CPU = DSM fit {fast['fit']:.2f}s ({1e3 * fast['per_epoch']:.1f} ms/epoch) + "
           f"particle steps {fast['steps']:.2f}s ({1e3 * fast['per_step']:.2f} ms/step, "
           f"{1 / fast['per_step']:.1f} steps/s); MAE {fast['mae']:.6f}")

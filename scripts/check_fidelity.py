@@ -2,7 +2,7 @@
 
 Each case in ../shared/reference (bt under MCAR / MAR / MNAR at 30%, seeds 0-2; x_miss exactly as
 their imputer received it) is imputed with the default KnewImputer and random_state = seed, and
-MAE / WASS (protocol.md; knewimp.metrics) are compared with bt_authors_results.csv. Only means over
+MAE / WASS (protocol.md; knewimp.protocol.metrics) are compared with bt_authors_results.csv. Only means over
 the nine cases are comparable: a single case depends on the imputer's own random draws.
 
     .venv/bin/python scripts/check_fidelity.py                      # defaults (float64)
@@ -30,7 +30,7 @@ TOLERANCE = 0.02  # mean MAE and mean WASS within 2% of the authors' (or better)
 def metrics(x_true, x_hat, mask):
     """(MAE, WASS) over the missing entries / rows, as protocol.md defines them."""
     try:
-        from knewimp.metrics import mae, wass
+        from knewimp.protocol.metrics import mae, wass
 
         return mae(x_true, x_hat, mask), wass(x_true, x_hat, mask)[0]
     except ImportError:  # before the harness's metrics module exists: POT directly

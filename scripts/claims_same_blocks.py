@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from knewimp.table_claims import compute_claims
-from knewimp.table_data import column_labels, columns_in
-from knewimp.tables import load_records, resolve_reference, select_records
+from knewimp.report.claims import compute_claims
+from knewimp.report.selection import column_labels, columns_in
+from knewimp.report.tables import load_records, resolve_reference, select_records
 
 
 def same_block_counts(results_dir: str, reference: str = "knewimp") -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from knewimp import records
+from knewimp.harness import records
 
 FIELDS = ("mae", "wass", "fit_seconds")
 

@@ -4,11 +4,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from knewimp.protocol.datasets import default_data_dir
+
 os.environ.setdefault("WANDB_MODE", "disabled")
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_UCI = ROOT.parent / "shared" / "data" / "uci"
-if "KNEWIMP_DATA_DIR" not in os.environ and SHARED_UCI.is_dir():
-    os.environ["KNEWIMP_DATA_DIR"] = str(SHARED_UCI)
+#: The raw UCI files, where this machine has them (knewimp.protocol.datasets.default_data_dir).
+DATA_DIR = default_data_dir()
+#: The authors' code's outputs on nine bt cases (KNEWIMP_REFERENCE_DIR, or shared/reference beside the checkout).
+REFERENCE_DIR = Path(os.environ.get("KNEWIMP_REFERENCE_DIR", ROOT.parent / "shared" / "reference"))
 
 
 def low_rank_matrix(n=300, d=8, rank=2, noise=0.1, seed=0):

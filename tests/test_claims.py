@@ -3,8 +3,8 @@ import json
 import runpy
 from pathlib import Path
 
-from knewimp.table_claims import compute_claims, render_claims_markdown, view_columns
-from knewimp.table_data import Column, column_labels, columns_in
+from knewimp.report.claims import compute_claims, render_claims_markdown, view_columns
+from knewimp.report.selection import Column, column_labels, columns_in
 
 REF = Column("knewimp", "paper")
 

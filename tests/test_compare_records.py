@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from knewimp import records
+from knewimp.harness import records
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_records.py"
 

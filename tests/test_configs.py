@@ -1,18 +1,19 @@
-"""Every config composes, and each method's presets instantiate its imputer class."""
-from pathlib import Path
+"""Every config composes; each method preset builds its imputer and mirrors its constructor."""
+import inspect
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 
-from knewimp.cell import method_params
+from knewimp import vocab
+from knewimp.harness.identity import META_KEYS, method_params
+from knewimp.harness.run import valid_choices
+from knewimp.harness.sweep import expected_cells
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-DATASETS = sorted(p.stem for p in (CONFIGS / "dataset").glob("*.yaml"))
-MECHANISMS = sorted(p.stem for p in (CONFIGS / "mechanism").glob("*.yaml"))
-METHODS = sorted(p.stem for p in (CONFIGS / "method").glob("*.yaml"))
-PRESETS = [(m, p.stem) for m in METHODS for p in sorted((CONFIGS / "method_preset" / m).glob("*.yaml"))]
-EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+CONFIGS = vocab.CONFIG_DIR
+PRESETS = valid_choices("method")                      # e.g. "tdm/paper"
+METHODS = sorted({p.split("/")[0] for p in PRESETS})
+EXPERIMENTS = valid_choices("experiment")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -26,40 +27,69 @@ def _compose(overrides):
     return compose(config_name="config", overrides=overrides, return_hydra_config=True)
 
 
-def test_the_eight_datasets_and_five_mechanisms_exist():
-    assert DATASETS == sorted("bt bcd cc cbv is pk qb wqw".split())
-    assert MECHANISMS == sorted("mcar mar mnar mnar_self mnar_quantile".split())
+def test_the_vocabulary_matches_the_config_files():
+    assert valid_choices("dataset") == sorted(vocab.DATASETS)
+    assert valid_choices("mechanism") == sorted(vocab.MECHANISMS)
+    assert set(METHODS) <= set(vocab.METHOD_ORDER)
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_every_dataset_mechanism_method_composes(method):
-    for dataset in DATASETS:
-        for mechanism in MECHANISMS:
-            cfg = _compose([f"dataset={dataset}", f"mechanism={mechanism}", f"method={method}"])
-            assert (cfg.dataset.name, cfg.mechanism.name, cfg.method.name) == (dataset, mechanism, method)
+@pytest.mark.parametrize("dataset", vocab.DATASETS)
+def test_every_dataset_composes(dataset):
+    assert _compose([f"dataset={dataset}"]).dataset.name == dataset
 
 
-@pytest.mark.parametrize("method,preset", PRESETS)
-def test_every_preset_builds_its_imputer(method, preset):
-    cfg = _compose([f"method={method}", f"preset={preset}"])
-    assert cfg.method.preset not in ("default", "reproduce"), "aliases must resolve to a named preset"
-    cls = get_class(cfg.method._target_)
-    imputer = cls(**method_params(cfg.method), random_state=0, device="cpu")
+@pytest.mark.parametrize("mechanism", vocab.MECHANISMS)
+def test_every_mechanism_composes(mechanism):
+    assert _compose([f"mechanism={mechanism}"]).mechanism.name == mechanism
+
+
+@pytest.mark.parametrize("choice", PRESETS)
+def test_every_preset_builds_its_imputer_and_names_itself(choice):
+    method, preset = choice.split("/")
+    cfg = _compose([f"method={choice}"])
+    assert (cfg.method.name, cfg.method.preset) == (method, preset), "a preset file names its method and preset"
+    imputer = get_class(cfg.method._target_)(**method_params(cfg.method), random_state=0, device="cpu")
     assert imputer.random_state == 0
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_every_method_has_quick_default_and_reproduce(method):
-    names = {p for m, p in PRESETS if m == method}
-    assert {"quick", "default", "reproduce"} <= names
+def test_a_method_config_mirrors_its_constructor(method):
+    """One preset file per method is complete (the others state differences on top of it): it
+    holds every constructor argument but random_state and device, nothing else, at the
+    constructor's defaults."""
+    (choice,) = [p for p in PRESETS if p.startswith(method + "/")
+                 and "\ndefaults:" not in "\n" + (CONFIGS / "method" / f"{p}.yaml").read_text()]
+    cfg = _compose([f"method={choice}"])
+    signature = inspect.signature(get_class(cfg.method._target_).__init__)
+    arguments = {name for name in signature.parameters if name not in ("self", "random_state", "device")}
+    assert set(cfg.method) - set(META_KEYS) == arguments
+    defaults = {k: p.default for k, p in signature.parameters.items() if k in arguments}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in method_params(cfg.method).items()}
+    assert values == {k: (tuple(v) if isinstance(v, list) else v) for k, v in defaults.items()}, \
+        "the complete preset holds the constructor's defaults"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_has_a_quick_preset(method):
+    assert f"{method}/quick" in PRESETS
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_composes(experiment):
-    cfg = _compose([f"experiment={experiment}"])
-    assert cfg.hydra.sweeper.params, "experiments are sweeps"
+def test_every_experiment_expands_to_distinct_cells(experiment):
+    cells = expected_cells(experiment)
+    assert cells, "experiments are sweeps"
+    from knewimp.harness.identity import cell_id
+
+    assert len({cell_id(**c) for c in cells}) == len(cells)
+    assert all(c["preset"] not in vocab.TEST_PRESETS for c in cells) or experiment == "quick"
+
+
+def test_the_grid_names_each_methods_preset_in_its_own_file():
+    text = (CONFIGS / "experiment" / "reproduce.yaml").read_text()
+    presets = {(c["method"], c["preset"]) for c in expected_cells("reproduce")}
+    assert len(presets) == 8 and all(f"{m}/{p}" in text for m, p in presets)
 
 
 def test_cli_override_beats_preset():
-    cfg = _compose(["method=mice", "preset=quick", "method.max_iter=7"])
+    cfg = _compose(["method=mice/quick", "method.max_iter=7"])
     assert cfg.method.max_iter == 7 and cfg.method.preset == "quick"

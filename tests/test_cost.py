@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from knewimp.cost import OVERHEAD_SECONDS, CostModel, cell_seconds
-from knewimp.data import DATASETS
+from knewimp.harness.cost import OVERHEAD_SECONDS, CostModel, cell_seconds
+from knewimp.protocol.datasets import SPECS
 
 
 def rec(dataset, seconds, method="m", preset="p", **extra):
@@ -19,7 +19,7 @@ def test_measured_dataset_uses_the_median_of_its_records():
 
 def test_power_law_in_n_and_d_is_recovered_and_extrapolated():
     def law(ds):
-        n, d = DATASETS[ds].shape
+        n, d = SPECS[ds].shape
         return 1e-3 * n ** 1.5 * d ** 0.5
     model = CostModel([rec(ds, law(ds)) for ds in ("pk", "bt", "is", "bcd")])
     est = model.estimate("m", "p", "wqw")

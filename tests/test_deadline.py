@@ -1,16 +1,16 @@
 """stop_at: cells that cannot finish before the deadline are held back, write nothing, run later."""
 import datetime as dt
-import json
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
-from knewimp import records
-from knewimp.cell import UserError, cell_identity, run_cell
-from knewimp.deadline import hold_reason, parse_stop_at
+from knewimp.harness import records
+from knewimp.harness.cell import UserError, run_cell
+from knewimp.harness.identity import cell_id, cell_identity
+from knewimp.harness.deadline import hold_reason, parse_stop_at
+from knewimp.vocab import CONFIG_DIR
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = CONFIG_DIR
 UTC = dt.timezone.utc
 
 
@@ -47,24 +47,24 @@ def _fake_record(results_dir, cfg, seconds):
     """A record of a cell that took ``seconds``: the cost model's evidence for that column."""
     identity = cell_identity(cfg)
     start = dt.datetime(2026, 1, 1, tzinfo=UTC)
-    rec = dict(cell_id=records.cell_id(**identity), **identity, status="ok", fit_seconds=seconds,
+    rec = dict(cell_id=cell_id(**identity), **identity, status="ok", fit_seconds=seconds,
                started_at=start.isoformat(), finished_at=(start + dt.timedelta(seconds=seconds)).isoformat())
     records.write_record(results_dir, rec)
 
 
 def test_a_cell_estimated_to_overrun_is_held_and_writes_nothing(tmp_path, compose_cell):
     soon = (dt.datetime.now(UTC) + dt.timedelta(hours=1)).isoformat(timespec="seconds")
-    _fake_record(tmp_path, compose_cell("dataset=pk", "method=mean", f"results_dir={tmp_path}"), 5 * 3600.0)
-    cfg = compose_cell("dataset=bt", "method=mean", f"results_dir={tmp_path}", f"stop_at={soon}")
+    _fake_record(tmp_path, compose_cell("dataset=pk", "method=mean/published", f"results_dir={tmp_path}"), 5 * 3600.0)
+    cfg = compose_cell("dataset=bt", "method=mean/published", f"results_dir={tmp_path}", f"stop_at={soon}")
     out = run_cell(cfg)
     assert out["status"] == "not_started" and "estimated" in out["error"]
     assert len(records.load_records(tmp_path)) == 1
     # with room to spare the same cell runs
     later = (dt.datetime.now(UTC) + dt.timedelta(hours=6)).isoformat(timespec="seconds")
-    ran = run_cell(compose_cell("dataset=bt", "method=mean", f"results_dir={tmp_path}", f"stop_at={later}"))
+    ran = run_cell(compose_cell("dataset=bt", "method=mean/published", f"results_dir={tmp_path}", f"stop_at={later}"))
     assert ran["status"] == "ok" and len(records.load_records(tmp_path)) == 2
 
 
 def test_a_bad_stop_at_is_a_user_error(tmp_path, compose_cell):
     with pytest.raises(UserError, match="stop_at must be"):
-        run_cell(compose_cell("dataset=bt", "method=mean", f"results_dir={tmp_path}", "stop_at=soon"))
+        run_cell(compose_cell("dataset=bt", "method=mean/published", f"results_dir={tmp_path}", "stop_at=soon"))

@@ -3,26 +3,20 @@
 Skipped on CPU-only machines; run on a GPU host with ``pytest tests/test_devices.py``. The CPU path
 of each method is covered by its own test module.
 """
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-import yaml
-from hydra.utils import get_class
 
 from conftest import low_rank_matrix, mcar
+from knewimp.harness.methods import build_imputer
+from knewimp.harness.run import valid_choices
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-METHODS = sorted(p.stem for p in (CONFIGS / "method").glob("*.yaml"))
+METHODS = sorted({p.split("/")[0] for p in valid_choices("method")})
 ACCELERATORS = [pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
 
 def quick_imputer(method: str, device: str):
-    base = yaml.safe_load((CONFIGS / "method" / f"{method}.yaml").read_text())
-    quick = yaml.safe_load((CONFIGS / "method_preset" / method / "quick.yaml").read_text())
-    params = {k: v for k, v in {**base, **quick}.items() if k not in ("_target_", "name", "preset", "defaults")}
-    return get_class(base["_target_"])(**params, random_state=0, device=device)
+    return build_imputer(f"{method}/quick", random_state=0, device=device)
 
 
 @pytest.mark.parametrize("device", ACCELERATORS)
@@ -39,7 +33,7 @@ def test_method_runs_on_accelerator(method, device):
 def test_records_name_the_device_a_method_really_uses(monkeypatch):
     """With a GPU visible, device=auto sends torch methods to it, while numpy/scikit-learn
     methods (mean, MICE) still run on the CPU and must not be recorded as 'cuda'."""
-    from knewimp.cell import _device_of
+    from knewimp.harness.cell import _device_of
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     seen = {m: _device_of(quick_imputer(m, "auto")) for m in METHODS}

@@ -1,11 +1,7 @@
 """CSDI-T and MissDiff: accuracy on the synthetic fixture, the masked losses, determinism, configs."""
-import inspect
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from baselines.diffusion import CSDITImputer, MissDiffImputer
 from baselines.diffusion.csdi_t import choose_targets, csdi_t_loss
@@ -14,15 +10,13 @@ from baselines.diffusion.network import DiffusionNet, encoder_layer_eval, encode
 from baselines.diffusion.schedule import make_schedule
 from baselines.diffusion.train import masked_eps_loss, milestone_epochs
 from conftest import low_rank_matrix, mae, mcar
+from knewimp.harness.methods import preset_params
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 METHODS = {"csdi_t": CSDITImputer, "missdiff": MissDiffImputer}
 
 
 def preset(method, name):
-    cfg = yaml.safe_load((CONFIGS / "method_preset" / method / f"{name}.yaml").read_text())
-    cfg.pop("preset")
-    return cfg
+    return preset_params(f"{method}/{name}")[1]
 
 
 @pytest.fixture(scope="module", params=sorted(METHODS))
@@ -147,21 +141,6 @@ def test_bad_arguments_are_refused():
         MissDiffImputer(schedule="cosine")
     with pytest.raises(ValueError, match="n_steps"):
         MissDiffImputer(n_steps=0)
-
-
-@pytest.mark.parametrize("name", sorted(METHODS))
-def test_configs_mirror_constructors(name):
-    cfg = yaml.safe_load((CONFIGS / "method" / f"{name}.yaml").read_text())
-    args = set(inspect.signature(METHODS[name]).parameters) - {"random_state", "device"}
-    assert set(cfg) - {"_target_", "name"} == args
-    defaults = {k: v.default for k, v in inspect.signature(METHODS[name]).parameters.items()}
-    for k in args:
-        assert cfg[k] == (list(defaults[k]) if isinstance(defaults[k], tuple) else defaults[k]), k
-    for p in (CONFIGS / "method_preset" / name).glob("*.yaml"):
-        body = yaml.safe_load(p.read_text())
-        if "defaults" not in body:
-            assert body["preset"] == p.stem and set(body) - {"preset"} <= args, p
-            assert (CONFIGS / "preset" / p.name).is_file(), p
 
 
 def test_diverged_reverse_chain_is_an_error_not_a_number():

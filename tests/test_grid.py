@@ -1,18 +1,20 @@
-from knewimp import records
-from knewimp.grid import _compose, expected_cells, grid_status, sweep_cells, sweep_overrides
-from knewimp.sweep_progress import describe_plan, estimate_cells, fill_unknown, sweep_size
+from knewimp.harness import records
+from knewimp.harness.identity import cell_id
+from knewimp.harness.status import grid_status
+from knewimp.harness.sweep import _compose, expected_cells, sweep_cells, sweep_overrides
+from knewimp.harness.callbacks import describe_plan, estimate_cells, fill_unknown, sweep_size
 
 
 def test_quick_grid_expands_to_distinct_cells():
     cells = expected_cells("quick")
     assert len(cells) == 2 * 3 * 2 * 3
-    assert len({records.cell_id(**c) for c in cells}) == len(cells)
+    assert len({cell_id(**c) for c in cells}) == len(cells)
 
 
 def test_status_counts_ok_failed_and_missing(tmp_path):
     cells = expected_cells("quick")
     for cell, status, device in zip(cells[:3], ["ok", "ok", "failed"], ["cpu", "cuda:0", "cpu"]):
-        records.write_record(tmp_path, dict(cell, cell_id=records.cell_id(**cell), status=status, device=device,
+        records.write_record(tmp_path, dict(cell, cell_id=cell_id(**cell), status=status, device=device,
                                             versions=dict(torch="2.13.0"),
                                             error="boom" if status == "failed" else None, fit_seconds=36.0))
     report, counts = grid_status("quick", tmp_path)
@@ -22,7 +24,7 @@ def test_status_counts_ok_failed_and_missing(tmp_path):
     assert "boom" in report and "2 of 36 cells ok" in report
     m0, m1 = cells[0]["method"], cells[1]["method"]
     assert f"| cpu | 2.13.0 | 1 | {m0} (1) |" in report and f"| cuda | 2.13.0 | 1 | {m1} (1) |" in report
-    assert "`make quick` (`python -m knewimp.run -m experiment=quick`) runs them" in report
+    assert "`make quick` (`python -m knewimp.harness.run -m experiment=quick`) runs them" in report
 
 
 def test_sweep_size_counts_experiment_and_cli_sweeps():
@@ -36,7 +38,7 @@ def test_status_estimates_time_left_from_the_records(tmp_path):
     cells = expected_cells("quick")
     for cell in cells:
         if cell["seed"] == 0:
-            records.write_record(tmp_path, dict(cell, cell_id=records.cell_id(**cell), status="ok", error=None,
+            records.write_record(tmp_path, dict(cell, cell_id=cell_id(**cell), status="ok", error=None,
                                                 fit_seconds=100.0))
     report, _ = grid_status("quick", tmp_path, jobs=2)
     # 24 cells left at 100 s + overhead each, measured on the same datasets
@@ -57,11 +59,11 @@ def test_sweep_cells_expand_cli_sweeps_over_method_parameters():
 def test_sweep_plan_sets_aside_cells_with_ok_records(tmp_path):
     cells = expected_cells("quick")
     done = cells[0]
-    records.write_record(tmp_path, dict(done, cell_id=records.cell_id(**done), status="ok", error=None,
+    records.write_record(tmp_path, dict(done, cell_id=cell_id(**done), status="ok", error=None,
                                         fit_seconds=5.0))
     cfg = _compose(["experiment=quick", f"results_dir={tmp_path}"])
     plan = fill_unknown(estimate_cells(cfg, compose_fn=_compose))
-    assert len(plan) == len(cells) - 1 and records.cell_id(**done) not in plan
+    assert len(plan) == len(cells) - 1 and cell_id(**done) not in plan
     assert all(s > 0 for s in plan.values())
 
 

@@ -1,27 +1,18 @@
 """KnewImputer behaviour with the `quick` preset (tiny networks, few steps)."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from conftest import low_rank_matrix, mae, mcar
 from knewimp.base import ImputationError
-from knewimp.imputer import Implementation, KnewImputer
+from knewimp.imputer import KnewImputer
+from knewimp.harness.methods import preset_params
+from knewimp.reference import ReferenceKnewImputer, naive_direction
 from knewimp.score import EnergyMLP
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-
 def quick_params() -> dict:
-    """The method config overlaid with the `quick` preset, as the harness composes them."""
-    base = OmegaConf.load(CONFIGS / "method" / "knewimp.yaml")
-    preset = OmegaConf.load(CONFIGS / "method_preset" / "knewimp" / "quick.yaml")
-    params = OmegaConf.to_container(OmegaConf.merge(base, preset))
-    for key in ("_target_", "name", "preset"):
-        params.pop(key, None)
-    return params
+    """The `quick` preset's arguments, as the harness composes them."""
+    return preset_params("knewimp/quick")[1]
 
 
 def quick(**overrides) -> KnewImputer:
@@ -35,16 +26,6 @@ def small():
     X = low_rank_matrix(n=60, d=4, rank=2, seed=3)
     Xm, mask = mcar(X, rate=0.3, seed=4)
     return X, Xm, mask
-
-
-def test_method_config_matches_constructor_defaults():
-    params = OmegaConf.to_container(OmegaConf.load(CONFIGS / "method" / "knewimp.yaml"))
-    assert params.pop("_target_") == "knewimp.imputer.KnewImputer"
-    assert params.pop("name") == "knewimp"
-    defaults = KnewImputer().get_params()
-    defaults.pop("random_state"), defaults.pop("device")
-    params["hidden"] = tuple(params["hidden"])
-    assert params == defaults
 
 
 def test_observed_entries_unchanged_and_all_filled(small):
@@ -82,9 +63,7 @@ def test_fast_path_equals_reference_style_computation(small):
     column loop, all rows) gives the same imputation up to rounding."""
     _, Xm, mask = small
     fast = quick(random_state=3, block_size=7)
-    ref = quick(random_state=3)
-    ref._impl = Implementation(closed_form_score=False, closed_form_dsm=False, blocked_kernel=False,
-                               active_rows=False, inference_mode=False)
+    ref = ReferenceKnewImputer(**quick_params(), random_state=3, device="cpu")
     a, b = fast.fit_transform(Xm), ref.fit_transform(Xm)
     np.testing.assert_allclose(a[mask], b[mask], rtol=1e-8, atol=1e-9)
     assert not np.allclose(a[mask], np.nanmean(Xm, axis=0)[np.nonzero(mask)[1]], atol=1e-3)
@@ -105,7 +84,7 @@ def test_adam_update_matches_torch_adam():
     observed = torch.tensor(~mask)
     for _ in range(25):
         with torch.no_grad():
-            G = imp._naive_direction(x, net.score_autograd(x))
+            G = naive_direction(x, net.score_autograd(x), imp.bandwidth, imp.entropy_weight)
         opt.zero_grad()
         x.grad = G.masked_fill(observed, 0.0)
         opt.step()

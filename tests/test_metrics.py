@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from knewimp.metrics import mae, rmse, wass
+from knewimp.protocol.metrics import mae, rmse, wass
 
 
 def brute_force_wass(A, B):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from knewimp.missingness import MECHANISMS, ampute
+from knewimp.protocol.amputation import MECHANISMS, ampute
 from conftest import low_rank_matrix
 
 X = low_rank_matrix(n=2000, d=10, rank=3, seed=5)

@@ -1,6 +1,6 @@
 import pytest
 
-from knewimp.readme_tables import fill_markers, main
+from knewimp.report.readme import fill_markers, main
 
 
 def test_fills_between_markers_and_demotes_heading(tmp_path):

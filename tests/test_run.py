@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from knewimp.records import load_records
+from knewimp.harness.cell import run_cell
+from knewimp.harness.records import load_records
+from knewimp.harness.run import check_choices
+from knewimp.harness.sweep import _compose
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args, timeout=240, check=True):
     env = dict(os.environ, WANDB_MODE="disabled", HYDRA_FULL_ERROR="0")
-    proc = subprocess.run([sys.executable, "-m", "knewimp.run", *args], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "knewimp.harness.run", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(proc.stderr[-3000:])
@@ -27,8 +30,13 @@ def out_args(tmp_path):
     return [f"results_dir={tmp_path}", f"hydra.run.dir={tmp_path}/hydra", f"hydra.sweep.dir={tmp_path}/sweep"]
 
 
+def cell(tmp_path, *overrides):
+    """A composed single-cell config writing under tmp_path, for in-process runs."""
+    return _compose([*overrides, f"results_dir={tmp_path}"])
+
+
 def test_one_cell_writes_one_complete_record(tmp_path):
-    run("dataset=bt", "mechanism=mar", "method=mean", "seed=3", *out_args(tmp_path))
+    run("dataset=bt", "mechanism=mar", "method=mean/published", "seed=3", *out_args(tmp_path))
     (rec,) = load_records(tmp_path)
     for field in ("dataset", "mechanism", "missing_rate", "realised_missing_rate", "seed", "method", "preset",
                   "params", "n", "d", "status", "mae", "rmse", "wass", "fit_seconds", "device", "versions",
@@ -37,34 +45,51 @@ def test_one_cell_writes_one_complete_record(tmp_path):
     assert (rec["dataset"], rec["mechanism"], rec["method"], rec["seed"], rec["status"]) == ("bt", "mar", "mean", 3, "ok")
     assert (rec["n"], rec["d"]) == (748, 4) and 0.1 < rec["realised_missing_rate"] < 0.2
     assert rec["wass_method"] == "exact" and rec["mae"] > 0
-    first = Path(tmp_path, "runs", rec["cell_id"] + ".json").stat().st_mtime_ns
-    run("dataset=bt", "mechanism=mar", "method=mean", "seed=3", *out_args(tmp_path))  # resume: skipped
-    assert Path(tmp_path, "runs", rec["cell_id"] + ".json").stat().st_mtime_ns == first
-    run("dataset=bt", "mechanism=mar", "method=mean", "seed=3", "force=true", *out_args(tmp_path))
-    assert Path(tmp_path, "runs", rec["cell_id"] + ".json").stat().st_mtime_ns != first
+    path = Path(tmp_path, "runs", rec["cell_id"] + ".json")
+    first = path.stat().st_mtime_ns
+    again = ["dataset=bt", "mechanism=mar", "method=mean/published", "seed=3"]
+    assert run_cell(cell(tmp_path, *again))["cell_id"] == rec["cell_id"]  # resume: skipped
+    assert path.stat().st_mtime_ns == first
+    run_cell(cell(tmp_path, *again, "force=true"))
+    assert path.stat().st_mtime_ns != first
 
 
 def test_failed_cell_is_recorded_with_its_reason_then_retried(tmp_path):
     # An argument the imputer does not take makes the method fail: a result, not a crash.
-    run("dataset=bt", "method=mice", "preset=quick", "+method.bogus=1", *out_args(tmp_path))
+    bad = cell(tmp_path, "dataset=bt", "method=mice/quick", "+method.bogus=1")
+    run_cell(bad)
     (rec,) = load_records(tmp_path)
     assert rec["status"] == "failed" and "bogus" in rec["error"] and rec["mae"] is None
-    run("dataset=bt", "method=mice", "preset=quick", "+method.bogus=1", *out_args(tmp_path))
+    run_cell(bad)
     (again,) = load_records(tmp_path)
     assert again["started_at"] >= rec["started_at"] and again["status"] == "failed"
 
 
 @pytest.mark.parametrize("args,message", [
+    (["dataset=iris"], "unknown dataset 'iris'; valid choices: bcd, bt"),
+    (["method=nope"], "unknown method 'nope'; valid choices: csdi_t/cpu"),
+    (["method=tdm"], "unknown method 'tdm' (a method is chosen with its preset, e.g. tdm/paper)"),
+    (["mechanism=nmar"], "unknown mechanism 'nmar'; valid choices"),
+    (["method=mean/turbo"], "unknown method 'mean/turbo'; valid choices"),
+    (["-m", "method=mean/published,tdm/turbo"], "unknown method 'tdm/turbo'"),
+    (["-m", "experiment=quik"], "unknown experiment 'quik'; valid choices: ablation_entropy"),
+])
+def test_unknown_choices_are_named_with_the_valid_ones(args, message):
+    assert message in check_choices(args)
+
+
+def test_known_choices_pass():
+    assert check_choices(["-m", "experiment=reproduce", "method=tdm/paper,knewimp/quick", "dataset=bt,cc"]) is None
+
+
+@pytest.mark.parametrize("args,message", [
     (["missing_rate=1.5"], "missing_rate must be in (0, 1)"),
-    (["dataset=iris"], "Could not find 'dataset/iris'"),
-    (["method=nope"], "Could not find 'method/nope'"),
-    (["mechanism=nmar"], "Could not find 'mechanism/nmar'"),
-    (["method=mean", "preset=turbo"], "unknown preset 'turbo' for method 'mean'; valid choices"),
+    (["-m", "experiment=quik"], "unknown experiment 'quik'"),
 ])
 def test_bad_input_is_one_clear_error(tmp_path, args, message):
     proc = run(*args, *out_args(tmp_path), check=False)
-    assert proc.returncode != 0 and message in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr and load_records(tmp_path) == []
 
 
 def test_missing_data_offline_is_one_clear_error(tmp_path):
@@ -72,12 +97,12 @@ def test_missing_data_offline_is_one_clear_error(tmp_path):
     assert proc.returncode == 2 and "Concrete_Data.xls" in proc.stderr and "Traceback" not in proc.stderr
 
 
-SWEEP = ["-m", "dataset=bt,pk,is", "mechanism=mcar,mar,mnar", "method=mean", "seed=0,1,2"]
+SWEEP = ["-m", "dataset=bt,pk", "mechanism=mcar,mar,mnar", "method=mean/published", "seed=0,1"]
 
 
 def test_killed_sweep_resumes_with_exactly_one_record_per_cell(tmp_path):
     env = dict(os.environ, WANDB_MODE="disabled")
-    proc = subprocess.Popen([sys.executable, "-m", "knewimp.run", *SWEEP, *out_args(tmp_path)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "knewimp.harness.run", *SWEEP, *out_args(tmp_path)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     runs = Path(tmp_path, "runs")
     deadline = time.time() + 120
@@ -86,22 +111,23 @@ def test_killed_sweep_resumes_with_exactly_one_record_per_cell(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = len(list(runs.glob("*.json")))
-    assert 3 <= partial < 27, "the kill must land mid-sweep"
+    assert 3 <= partial < 12, "the kill must land mid-sweep"
     run(*SWEEP, *out_args(tmp_path))
     recs = load_records(tmp_path)
-    assert len(recs) == 27 and len({r["cell_id"] for r in recs}) == 27
+    assert len(recs) == 12 and len({r["cell_id"] for r in recs}) == 12
     assert all(r["status"] == "ok" for r in recs)
     assert not [p for p in runs.iterdir() if p.suffix != ".json" and not p.name.startswith(".")]
 
 
 def test_same_mask_for_every_method(tmp_path):
-    run("-m", "dataset=bt", "mechanism=mnar", "method=mean,mice", "preset=quick", "seed=4", *out_args(tmp_path))
+    for method in ("mean/quick", "mice/quick"):
+        run_cell(cell(tmp_path, "dataset=bt", "mechanism=mnar", f"method={method}", "seed=4"))
     recs = load_records(tmp_path)
     assert len(recs) == 2 and recs[0]["realised_missing_rate"] == recs[1]["realised_missing_rate"]
 
 
 def test_joblib_two_workers(tmp_path):
-    proc = run("-m", "dataset=bt,pk", "mechanism=mcar,mar", "method=mean", "hydra/launcher=joblib",
+    proc = run("-m", "dataset=bt,pk", "mechanism=mcar,mar", "method=mean/published", "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2", *out_args(tmp_path))
     recs = load_records(tmp_path)
     assert sorted((r["dataset"], r["mechanism"]) for r in recs) == [("bt", "mar"), ("bt", "mcar"), ("pk", "mar"), ("pk", "mcar")]
@@ -110,7 +136,7 @@ def test_joblib_two_workers(tmp_path):
 
 
 def test_submitit_local(tmp_path):
-    run("-m", "dataset=bt", "mechanism=mcar,mar", "method=mean", "hydra/launcher=submitit_local",
+    run("-m", "dataset=bt", "mechanism=mcar,mar", "method=mean/published", "hydra/launcher=submitit_local",
         "hydra.launcher.timeout_min=5", *out_args(tmp_path), timeout=300)
     recs = load_records(tmp_path)
     assert sorted(r["mechanism"] for r in recs) == ["mar", "mcar"] and all(r["status"] == "ok" for r in recs)
@@ -119,14 +145,14 @@ def test_submitit_local(tmp_path):
 
 
 def test_wandb_logger_path_runs(tmp_path):
-    run("dataset=pk", "method=mean", "logger=wandb", "logger.mode=disabled", *out_args(tmp_path))
+    run_cell(cell(tmp_path, "dataset=pk", "method=mean/published", "logger=wandb", "logger.mode=disabled"))
     (rec,) = load_records(tmp_path)
     assert rec["status"] == "ok"
 
 
 def test_resumed_sweep_estimates_only_the_cells_it_runs(tmp_path):
-    run("-m", "dataset=bt", "mechanism=mcar,mar", "method=mean", *out_args(tmp_path))
-    proc = run("-m", "dataset=bt,pk", "mechanism=mcar,mar", "method=mean", f"results_dir={tmp_path}",
+    run("-m", "dataset=bt", "mechanism=mcar,mar", "method=mean/published", *out_args(tmp_path))
+    proc = run("-m", "dataset=bt,pk", "mechanism=mcar,mar", "method=mean/published", f"results_dir={tmp_path}",
                f"hydra.sweep.dir={tmp_path}/sweep2")
     out = proc.stdout + proc.stderr
     assert "sweep: 4 cells, 2 with ok records (skipped), 2 to run" in out
@@ -136,7 +162,7 @@ def test_resumed_sweep_estimates_only_the_cells_it_runs(tmp_path):
 
 
 def test_sweep_past_stop_at_holds_every_cell_then_resumes(tmp_path):
-    sweep = ["-m", "dataset=bt,pk", "method=mean", *out_args(tmp_path)]
+    sweep = ["-m", "dataset=bt,pk", "method=mean/published", *out_args(tmp_path)]
     proc = run(*sweep, "stop_at=2000-01-01T00:00")
     out = proc.stdout + proc.stderr
     assert "sweep: 0/2 cells done, 2 held back (not started, no record: stop_at" in out
@@ -146,14 +172,13 @@ def test_sweep_past_stop_at_holds_every_cell_then_resumes(tmp_path):
 
 
 def test_a_worker_whose_code_changed_starts_no_cell(tmp_path, monkeypatch):
-    from knewimp import cell
-    from knewimp.grid import _compose
+    from knewimp.harness import cell, provenance
 
-    cfg = _compose(["dataset=pk", "method=mean", f"results_dir={tmp_path}"])
-    assert cell.LOADED_CODE == cell.code_fingerprint()  # nothing changed since import
-    monkeypatch.setattr(cell, "LOADED_CODE", "0" * 12)   # as if the sources moved on since
+    cfg = _compose(["dataset=pk", "method=mean/published", f"results_dir={tmp_path}"])
+    assert provenance.LOADED_CODE == provenance.code_fingerprint()  # nothing changed since import
+    monkeypatch.setattr(provenance, "LOADED_CODE", "0" * 12)   # as if the sources moved on since
     rec = cell.run_cell(cfg)
     assert rec["status"] == "not_started" and "restart the sweep" in rec["error"]
     assert load_records(tmp_path) == []
-    monkeypatch.setattr(cell, "LOADED_CODE", cell.code_fingerprint())
+    monkeypatch.setattr(provenance, "LOADED_CODE", provenance.code_fingerprint())
     assert cell.run_cell(cfg)["status"] == "ok" and len(load_records(tmp_path)) == 1

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from knewimp import stats
+from knewimp.report import stats
 
 # 14 blocks x 4 methods, rows are rankings whose mean ranks are Demsar's (2006, section 3.2.2)
 # worked example: 3.143, 2.000, 2.893, 1.964 -> chi2_F = 9.28, F_F = 3.69, CD(0.05) = 1.25.

@@ -13,8 +13,9 @@ import math
 import numpy as np
 import pytest
 
-from knewimp import tables
-from knewimp.records import cell_id, write_record
+from knewimp.report import tables
+from knewimp.harness.identity import cell_id
+from knewimp.harness.records import write_record
 
 SEEDS = range(5)
 KNEW = {"bt": [0.40, 0.41, 0.42, 0.43, 0.44], "cc": [0.30, 0.32, 0.31, 0.29, 0.33]}

@@ -68,8 +68,8 @@ class DiffusionImputer(BaseImputer):
     """Skeleton of a DDPM imputer (see :class:`CSDITImputer` and :class:`MissDiffImputer`).
 
     ``num_threads`` (default 1; None leaves PyTorch's setting) is the intra-op thread count while
-    fitting: on the shared 2-core machine two threads made batch-8 training steps ~3x and
-    sampling steps up to ~10x slower in wall time than one (OpenMP waits on a busy core).
+    fitting: for batch-8 steps of this small network a second thread on a busy core slows
+    training and sampling down rather than up (docs/diffusion.md).
 
     Data are standardised inside with the observed column means and standard deviations, so
     the placeholder 0 of a missing entry is its column's observed mean; results are returned

@@ -23,8 +23,8 @@ from .schedule import Schedule
 
 def default_chunk(d: int, tokens: int = 20_000) -> int:
     """Rows per forward pass: about ``tokens`` feature tokens, which keeps the activations of a
-    64-channel network in cache-sized blocks (measured on 1-2 CPU threads: 2k-row chunks of
-    10 features ran 1.2-2x faster per row than 8k-32k-row chunks)."""
+    64-channel network in cache-sized blocks, faster per row than larger chunks
+    (docs/diffusion.md)."""
     return max(64, tokens // max(d, 1))
 
 

@@ -1,0 +1,104 @@
+"""Seconds a cell will take, estimated from the records of cells that already ran.
+
+For a column (method, preset) and a dataset of n rows and d columns the estimate is
+
+* the median seconds of that column's records on that dataset, when there are any
+  (``source="measured"``), a record's seconds being the wall time of its cell (``started_at`` to
+  ``finished_at``: imputation and metrics) where that is longer than ``fit_seconds``;
+* otherwise a power law fitted to the column's per-dataset medians,
+  ``log t = a + b log n + c log d`` with ``0 <= b, c <= 2`` (bounded least squares; costs grow,
+  never shrink, with size, and no method here is worse than quadratic in n or d), from at least 3
+  datasets (``source="fitted"``); with 1 or 2 datasets, their median (``source="median"``).
+
+Records count only where they ran on the same kind of device as the cells being planned
+(``device``: a GPU's seconds say little about a CPU's); a column with no record on that kind falls
+back to its records on any device.
+
+Only a planning aid: a column's time on a dataset also depends on its preset's per-dataset
+settings and on the machine's load, so extrapolated estimates can be off by several times. Records
+of failed cells count too, since their seconds were spent. Every estimate adds
+``OVERHEAD_SECONDS`` for what a cell's job does before its clock starts (config composition, data
+loading, amputation).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import lsq_linear
+
+from knewimp.protocol.datasets import SPECS
+
+MAX_EXPONENT = 2.0
+OVERHEAD_SECONDS = 1.0
+
+
+def cell_seconds(record: dict) -> float | None:
+    """Seconds a recorded cell took: the longer of ``fit_seconds`` and its wall time."""
+    secs = record.get("fit_seconds")
+    if not isinstance(secs, (int, float)):
+        return None
+    try:
+        wall = (dt.datetime.fromisoformat(record["finished_at"])
+                - dt.datetime.fromisoformat(record["started_at"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        wall = 0.0
+    return max(float(secs), wall)
+
+
+def device_kind(device: str | None) -> str:
+    """'cuda:1' -> 'cuda'; a record without a device ran on the CPU (the only kind before the field)."""
+    return str(device or "cpu").split(":")[0]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    source: str  # measured | fitted | median
+
+
+class CostModel:
+    """Per-column seconds-per-cell estimates; ``estimate(method, preset, dataset)``."""
+
+    def __init__(self, records: list[dict], device: str | None = None):
+        seen: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        same: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        kind = None if device is None else device_kind(device)
+        for r in records:
+            secs = cell_seconds(r)
+            if secs is not None and secs > 0 and r.get("dataset") in SPECS:
+                col = (r["method"], r["preset"])
+                seen[col][r["dataset"]].append(secs)
+                if kind is not None and device_kind(r.get("device")) == kind:
+                    same[col][r["dataset"]].append(secs)
+        if kind is not None:
+            seen = {col: same.get(col) or by_ds for col, by_ds in seen.items()}
+        self.medians = {col: {ds: float(np.median(v)) for ds, v in by_ds.items()} for col, by_ds in seen.items()}
+        self._laws = {col: _fit_law(meds) for col, meds in self.medians.items()}
+
+    def estimate(self, method: str, preset: str, dataset: str) -> Estimate | None:
+        """Seconds for one cell, or None when the column has no record at all."""
+        meds = self.medians.get((method, preset))
+        if not meds:
+            return None
+        if dataset in meds:
+            return Estimate(meds[dataset] + OVERHEAD_SECONDS, "measured")
+        law = self._laws[(method, preset)]
+        if law is None:
+            return Estimate(float(np.median(list(meds.values()))) + OVERHEAD_SECONDS, "median")
+        n, d = SPECS[dataset].shape
+        a, b, c = law
+        return Estimate(math.exp(a + b * math.log(n) + c * math.log(d)) + OVERHEAD_SECONDS, "fitted")
+
+
+def _fit_law(medians: dict[str, float]) -> tuple[float, float, float] | None:
+    if len(medians) < 3:
+        return None
+    shapes = np.array([SPECS[ds].shape for ds in medians], dtype=float)
+    A = np.column_stack([np.ones(len(shapes)), np.log(shapes)])
+    y = np.log(np.array(list(medians.values())))
+    bounds = ([-np.inf, 0.0, 0.0], [np.inf, MAX_EXPONENT, MAX_EXPONENT])
+    return tuple(float(v) for v in lsq_linear(A, y, bounds=bounds).x)

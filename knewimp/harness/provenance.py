@@ -1,0 +1,61 @@
+"""What a record says about the code and the software that produced it."""
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+#: Source folders whose code decides a result (the method and the baselines).
+CODE_DIRS = ("knewimp", "baselines")
+PACKAGES = ("knewimp", "torch", "numpy", "scipy", "scikit-learn", "POT", "hydra-core", "pandas")
+
+
+@lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def code_fingerprint() -> str:
+    """SHA-256 (12 hex digits) of the Python sources of the package and the baselines."""
+    h = hashlib.sha256()
+    for folder in CODE_DIRS:
+        for path in sorted((PACKAGE_ROOT / folder).rglob("*.py")):
+            h.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+# Taken when this module is imported, i.e. when a sweep's worker process starts.
+LOADED_CODE = code_fingerprint()
+
+
+def code_changed() -> str | None:
+    """A sweep's worker outlives edits made while it runs: modules it imported before hold the
+    old code, modules it imports later (methods load lazily) the new one. A worker whose sources
+    changed since it started therefore starts no further cell; this says why, or None."""
+    now = code_fingerprint()
+    if now != LOADED_CODE:
+        return f"knewimp/ or baselines/ changed under this process (code {LOADED_CODE} -> {now}); restart the sweep"
+    return None
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

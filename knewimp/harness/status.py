@@ -1,0 +1,139 @@
+"""What a sweep experiment expects, against what its records hold.
+
+    python -m knewimp.harness.status --experiment reproduce [--results-dir results] [--write results/tables/grid_status.md]
+
+Expands the experiment's ``hydra.sweeper.params`` into its cells (the cell identity needs the
+method's composed parameters, so each method x preset is composed once), then reports per method
+how many cells are ok, failed (with reasons) or not yet run, the compute spent so far and an
+estimate of the compute left.
+"""
+from __future__ import annotations
+
+import argparse
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from knewimp.base import resolve_device
+from knewimp.harness import records
+from knewimp.harness.cost import CostModel, device_kind
+from knewimp.harness.identity import cell_id
+from knewimp.harness.sweep import expected_cells
+
+MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick",
+                "ablation_entropy": "ablation", "sensitivity": "ablation"}
+
+
+def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tuple[str, dict]:
+    """Markdown report and counts {method: Counter(ok=, failed=, missing=)}.
+
+    The report gives, per method, the cells ok / failed / not run, the compute spent and an
+    estimate of the compute left (``knewimp.harness.cost``, from the records of all experiments), a
+    dataset x mechanism table of ok cells, and every failed cell with its reason."""
+    have = {r["cell_id"]: r for r in records.iter_records(results_dir)}
+    model = CostModel(list(have.values()), resolve_device("auto"))
+    counts: dict[str, Counter] = defaultdict(Counter)
+    seconds: Counter = Counter()
+    left: Counter = Counter()
+    left_ds: Counter = Counter()
+    extrapolated: set[str] = set()
+    unknown_ds: set[str] = set()                     # datasets with a cell left that nothing estimates
+    guessed: dict[str, set] = defaultdict(set)      # method -> sources of its estimates for cells left
+    blocks: dict[tuple, Counter] = defaultdict(Counter)
+    failures = []
+    ran_on: dict[tuple, Counter] = defaultdict(Counter)  # (device kind, torch) -> ok cells per method
+    for cell in expected_cells(experiment):
+        cid = cell_id(**cell)
+        rec = have.get(cid)
+        state = "missing" if rec is None else rec["status"]
+        method = cell["method"]
+        counts[method][state] += 1
+        if state == "ok":
+            ran_on[(device_kind(rec.get("device")), (rec.get("versions") or {}).get("torch", "?"))][method] += 1
+        blocks[(cell["dataset"], cell["mechanism"])][state == "ok"] += 1
+        if rec is not None:
+            seconds[method] += rec.get("fit_seconds") or 0.0
+        if state == "failed":
+            failures.append(f"- `{cid}`: {rec['error']}")
+        if state != "ok":
+            est = model.estimate(method, cell["preset"], cell["dataset"])
+            if est is None:
+                guessed[method].add("unknown")
+                unknown_ds.add(cell["dataset"])
+            else:
+                left[method] += est.seconds
+                left_ds[cell["dataset"]] += est.seconds
+                guessed[method].add(est.source)
+                if est.source != "measured":
+                    extrapolated.add(cell["dataset"])
+    total = sum(sum(c.values()) for c in counts.values())
+    done = sum(c["ok"] for c in counts.values())
+    unknown = sorted(m for m, src in guessed.items() if "unknown" in src)
+    left_h = sum(left.values()) / 3600
+    wall = f"about {left_h / jobs:.1f} h wall at {jobs} parallel cell{'s' if jobs > 1 else ''}"
+    if unknown and not left:
+        estimate = f"no estimate of the compute left yet ({', '.join(unknown)}: no record to estimate from)."
+    else:
+        estimate = (f"estimated compute left: {left_h:.1f} h"
+                    + (f" (not counting {', '.join(unknown)}: no record to estimate from)" if unknown else "")
+                    + f", {wall}.")
+    lines = [f"# Grid status: experiment `{experiment}`", "",
+             f"{done} of {total} cells ok; imputation compute in records: {sum(seconds.values()) / 3600:.2f} h; "
+             + estimate, "",
+             "| method | ok | failed | not run | compute (h) | left, estimated (h) |",
+             "|---|---|---|---|---|---|"]
+    for method, c in counts.items():
+        est = "--" if "unknown" in guessed[method] else f"{left[method] / 3600:.2f}"
+        if guessed[method] - {"measured", "unknown"}:
+            est += " (partly extrapolated)"
+        lines.append(f"| {method} | {c['ok']} | {c['failed']} | {c['missing']} | {seconds[method] / 3600:.2f} | {est} |")
+    datasets = list(dict.fromkeys(ds for ds, _ in blocks))
+    mechanisms = list(dict.fromkeys(mech for _, mech in blocks))
+    lines += ["", "## Cells ok per dataset and mechanism", "",
+              "| dataset | " + " | ".join(mechanisms) + " | left, estimated (h) |",
+              "|---" * (len(mechanisms) + 2) + "|"]
+    for ds in datasets:
+        row = [f"{blocks[(ds, m)][True]}/{sum(blocks[(ds, m)].values())}" for m in mechanisms]
+        if ds in unknown_ds:
+            est = f"{left_ds[ds] / 3600:.2f} + unknown" if left_ds[ds] else "--"
+        else:
+            est = f"{left_ds[ds] / 3600:.2f}" + (" (extrapolated)" if ds in extrapolated else "")
+        row.append(est)
+        lines.append(f"| {ds} | " + " | ".join(row) + " |")
+    lines += ["", "## Where the ok cells ran", ""]
+    lines += ["| device | torch | cells ok | methods (cells) |", "|---|---|---|---|"] if ran_on else ["No ok cell yet."]
+    for (kind, torch_version), by_method in sorted(ran_on.items(), key=lambda kv: -sum(kv[1].values())):
+        methods = ", ".join(f"{m} ({k})" for m, k in by_method.items())
+        lines.append(f"| {kind} | {torch_version} | {sum(by_method.values())} | {methods} |")
+    lines += ["", "Estimates (`knewimp/cost.py`): the median seconds of the method's records on the same dataset; "
+              "for a dataset the method has no record on, a power law in n and d fitted to its other datasets, "
+              "which can be several times off, most of all for datasets larger than any measured.",
+              f"Cells not ok are neither skipped nor excluded: {_runner(experiment)} runs them."]
+    if failures:
+        lines += ["", "## Failed cells", *failures]
+    return "\n".join(lines) + "\n", dict(counts)
+
+
+def _runner(experiment: str) -> str:
+    command = f"`python -m knewimp.harness.run -m experiment={experiment}`"
+    target = MAKE_TARGETS.get(experiment)
+    return f"`make {target}` ({command})" if target else command
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--experiment", default="reproduce")
+    ap.add_argument("--results-dir", default="results")
+    ap.add_argument("--write", default=None, help="also write the report to this Markdown file")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel cells, for the wall-time estimate (default 2)")
+    args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    report, _ = grid_status(args.experiment, args.results_dir, args.jobs)
+    print(report)
+    if args.write:
+        Path(args.write).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.write).write_text(report)
+
+
+if __name__ == "__main__":
+    main()

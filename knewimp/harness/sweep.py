@@ -1,0 +1,75 @@
+"""A sweep's cells: the experiment's ``hydra.sweeper.params`` and command-line overrides expanded
+into cell identities, composing each method configuration once.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Callable
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
+
+from knewimp.harness.identity import cell_identity
+from knewimp.vocab import CONFIG_DIR
+
+# Sweep keys whose values enter a cell's identity as they are; every other swept key (method,
+# preset, method.entropy_weight, ...) changes the method's composed parameters.
+DIRECT_KEYS = ("dataset", "mechanism", "seed", "missing_rate")
+
+
+def _compose(overrides: list[str]) -> DictConfig:
+    """The config that ``knewimp-run`` composes for these overrides (inside a running Hydra
+    context, such as a sweep callback's, that context's search path is used)."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+
+
+def sweep_overrides(config: DictConfig, cli: list[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    """(fixed overrides, {key: swept values}) of a multirun: ``hydra.sweeper.params`` of ``config``
+    and the command-line overrides ``cli`` (default: ``hydra.overrides.task``); a command-line
+    value for a key replaces the config's."""
+    lines = {key: f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()}
+    cli = list(config.hydra.overrides.task) if cli is None else cli
+    for line in cli:
+        lines[line.split("=", 1)[0]] = line
+    fixed, sweeps = [], {}
+    for key, override in zip(lines, OverridesParser.create().parse_overrides(list(lines.values()))):
+        if override.is_sweep_override():
+            sweeps[override.key_or_group] = list(override.sweep_string_iterator())
+        else:
+            fixed.append(lines[key])
+    return fixed, sweeps
+
+
+def sweep_cells(compose_fn: Callable[[list[str]], DictConfig], fixed: list[str],
+                sweeps: dict[str, list[str]]) -> list[dict]:
+    """Identity dicts of every cell of a sweep, in the order of the swept keys.
+
+    ``compose_fn(overrides)`` composes a config; it runs once per combination of the keys that
+    change the method's parameters, not once per cell."""
+    keys = [k for k in sweeps if k not in DIRECT_KEYS]
+    composed = {combo: compose_fn([*fixed, *(f"{k}={v}" for k, v in zip(keys, combo))])
+                for combo in itertools.product(*(sweeps[k] for k in keys))}
+    cells = []
+    for combo in itertools.product(*sweeps.values()):
+        values = dict(zip(sweeps, combo))
+        cfg = composed[tuple(v for k, v in values.items() if k not in DIRECT_KEYS)]
+        identity = cell_identity(cfg)
+        for key in DIRECT_KEYS:
+            if key in values:
+                identity[key] = values[key]
+        identity["seed"], identity["missing_rate"] = int(identity["seed"]), float(identity["missing_rate"])
+        cells.append(identity)
+    return cells
+
+
+def expected_cells(experiment: str, extra: list[str] | None = None) -> list[dict]:
+    """Identity dicts of every cell of ``experiment`` (values of its sweep params, ``extra``
+    overrides such as ``method.entropy_weight=5`` applied to every cell)."""
+    cli = [f"experiment={experiment}", *(extra or [])]
+    fixed, sweeps = sweep_overrides(_compose(cli), cli=cli)
+    return sweep_cells(_compose, fixed, sweeps)

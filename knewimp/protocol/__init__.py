@@ -1,0 +1,1 @@
+"""The protocol: datasets, scaling, amputation and metrics. Knows nothing of runs or records."""

@@ -1,0 +1,1 @@
+"""The report: tables, statistics and figures, read from records only."""

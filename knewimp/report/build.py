@@ -1,0 +1,71 @@
+"""``make tables``: every generated file, from the records alone.
+
+1. the result tables, claims, ranks, headline and figures of ``<results-dir>/runs``
+   (:mod:`knewimp.report.tables`);
+2. the ablation and sensitivity tables and figures of ``results/ablation/runs``
+   (:mod:`knewimp.report.ablation`);
+3. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
+4. the README and docs/results.md, whose marked blocks are copied from the tables
+   (:mod:`knewimp.report.readme`).
+
+    python -m knewimp.report.build [--results-dir results] [--out DIR] [--jobs 2]
+
+``--out`` writes everything under another folder (tables/, figures/, README.md, docs/results.md)
+and leaves the committed files alone: the golden test compares such a rebuild with the committed
+files byte for byte.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from knewimp.harness.status import grid_status
+from knewimp.report import ablation, readme
+from knewimp.report.tables import write_tables
+
+#: (experiment, status file) of the grids whose records live in the main results folder.
+GRID_EXPERIMENTS = (("reproduce", "grid_status.md"), ("faithful", "grid_status_faithful.md"))
+#: Documents with <!-- results:NAME --> blocks, relative to the project root.
+DOCUMENTS = ("README.md", "docs/results.md")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(results_dir: str | Path = "results", out: str | Path | None = None, jobs: int = 2,
+          ablation_dir: str | Path | None = None, log=print) -> Path:
+    """Regenerate every file; returns the folder holding tables/ and figures/."""
+    results_dir = Path(results_dir)
+    out = Path(out) if out is not None else results_dir
+    tables, figures = out / "tables", out / "figures"
+    write_tables(results_dir, tables, figures_out=figures, log=log)
+    ablation_dir = Path(ablation_dir) if ablation_dir is not None else results_dir / "ablation"
+    if (ablation_dir / "runs").is_dir():
+        ablation.main(["--results-dir", str(ablation_dir), "--out", str(out)])
+    for experiment, name in GRID_EXPERIMENTS:
+        report, _ = grid_status(experiment, results_dir, jobs)
+        (tables / name).write_text(report)
+    for doc in DOCUMENTS:
+        source = ROOT / doc
+        target = source if out == results_dir and results_dir.resolve() == (ROOT / "results").resolve() else out / doc
+        if target != source:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        readme.main([str(target), "--tables", str(tables)])
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m knewimp.report.build", description=__doc__.split("\n")[0])
+    ap.add_argument("--results-dir", default="results")
+    ap.add_argument("--out", default=None, help="write everything here instead of over the committed files")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel cells, for the grid status's wall-time estimate")
+    args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    build(args.results_dir, args.out, args.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Which run records enter the tables, and the datasets, mechanisms and (method, preset) columns they span.
+
+Rows and columns follow the paper's order; names the paper does not have sort after it, alphabetically.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable, NamedTuple, Sequence
+
+from knewimp.vocab import DATASETS as DATASET_ORDER, MECHANISMS as MECHANISM_ORDER, METHOD_ORDER, TEST_PRESETS
+
+RECORD_FIELDS = ("cell_id", "dataset", "mechanism", "missing_rate", "realised_missing_rate", "seed",
+                 "method", "preset", "params", "n", "d", "status", "error", "mae", "rmse", "wass",
+                 "wass_method", "fit_seconds", "device", "versions", "git_commit", "started_at",
+                 "finished_at")
+
+
+def _order_key(value: str, order: Sequence[str]) -> tuple[int, str]:
+    return (order.index(value), "") if value in order else (len(order), str(value))
+
+
+def dataset_key(dataset: str) -> tuple[int, str]:
+    return _order_key(dataset, DATASET_ORDER)
+
+
+def mechanism_key(mechanism: str) -> tuple[int, str]:
+    return _order_key(mechanism, MECHANISM_ORDER)
+
+
+def is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+class Column(NamedTuple):
+    """One table column: a method run under one preset.
+
+    A NamedTuple so that columns compare and hash by value: they key the cells, labels and ranks.
+    """
+    method: str
+    preset: str
+
+    @classmethod
+    def of(cls, rec: dict) -> Column:
+        return cls(rec["method"], rec["preset"])
+
+    def sort_key(self) -> tuple:
+        return (*_order_key(self.method, METHOD_ORDER), self.preset)
+
+
+def datasets_in(records: Iterable[dict]) -> list[str]:
+    return sorted({r["dataset"] for r in records}, key=dataset_key)
+
+
+def mechanisms_in(records: Iterable[dict]) -> list[str]:
+    return sorted({r["mechanism"] for r in records}, key=mechanism_key)
+
+
+def columns_in(records: Iterable[dict]) -> list[Column]:
+    return sorted({Column.of(r) for r in records}, key=Column.sort_key)
+
+
+def column_labels(columns: Iterable[Column]) -> dict[Column, str]:
+    """``method`` when the records hold one preset of that method, else ``method (preset)``."""
+    columns = list(columns)
+    presets = defaultdict(set)
+    for c in columns:
+        presets[c.method].add(c.preset)
+    return {c: c.method if len(presets[c.method]) == 1 else f"{c.method} ({c.preset})" for c in columns}
+
+
+@dataclass
+class Selection:
+    """The records that enter the tables and why the others did not."""
+    kept: list[dict]
+    excluded: dict[str, str]          # cell_id -> reason
+    missing_rate: float
+    include_quick: bool
+
+    def count(self, reason_prefix: str) -> int:
+        return sum(r.startswith(reason_prefix) for r in self.excluded.values())
+
+
+def record_key(rec: dict) -> str:
+    return str(rec.get("cell_id") or id(rec))
+
+
+def _exclusion(rec: dict, missing_rate: float, include_quick: bool) -> str | None:
+    """Why ``rec`` (its seed already an int) stays out of the tables, or None."""
+    rate = rec.get("missing_rate")
+    if not is_number(rate) or not math.isclose(float(rate), missing_rate, rel_tol=0, abs_tol=1e-9):
+        return f"missing_rate {rate} != {missing_rate:g}"
+    if rec["preset"] in TEST_PRESETS and not include_quick:
+        return f"preset {rec['preset']} (tests only; --include-quick to include)"
+    return None
+
+
+def _malformation(rec: dict) -> str | None:
+    missing = [f for f in ("dataset", "mechanism", "seed", "method", "preset", "status") if rec.get(f) is None]
+    if missing:
+        return f"malformed record: no {', '.join(missing)}"
+    if rec["status"] not in ("ok", "failed"):
+        return f"malformed record: status {rec['status']!r} not in ('ok', 'failed')"
+    try:
+        int(rec["seed"])
+    except (TypeError, ValueError):
+        return f"malformed record: seed {rec['seed']!r} is not an integer"
+    return None
+
+
+def select_records(records: list[dict], missing_rate: float = 0.3, include_quick: bool = False) -> Selection:
+    """Keep records at ``missing_rate`` (not ``quick`` presets unless asked), one per cell.
+
+    Two records of the same (dataset, mechanism, seed, method, preset) can exist when they were run
+    with different parameters (e.g. a CLI override); the table keeps one: an ok record over a failed
+    one, then the most recently finished. The others are listed as superseded.
+    """
+    excluded: dict[str, str] = {}
+    candidates = defaultdict(list)
+    for rec in records:
+        key = record_key(rec)  # of the loaded record, not the copy: all_records_rows looks it up by that
+        reason = _malformation(rec)
+        if reason is None:
+            rec = {**rec, "seed": int(rec["seed"])}
+            reason = _exclusion(rec, missing_rate, include_quick)
+        if reason is not None:
+            excluded[key] = reason
+            continue
+        candidates[(rec["dataset"], rec["mechanism"], rec["seed"], rec["method"], rec["preset"])].append(rec)
+    kept = []
+    for group in candidates.values():
+        group.sort(key=lambda r: (r["status"] == "ok", str(r.get("finished_at") or "")), reverse=True)
+        kept.append(group[0])
+        for other in group[1:]:
+            excluded[record_key(other)] = f"superseded by {group[0].get('cell_id')}"
+    return Selection(kept, excluded, missing_rate, include_quick)
+
+
+def resolve_reference(records: list[dict], reference: str) -> Column | None:
+    """The reference column: ``method`` or ``method:preset``.
+
+    With several presets of the method and none named: the one with most ok records; on a tie
+    the preset ``paper`` (the paper's settings), else the alphabetically first.
+    """
+    method, _, preset = reference.partition(":")
+    cands = defaultdict(int)
+    for r in records:
+        if r["method"] == method and (not preset or r["preset"] == preset):
+            cands[Column(method, r["preset"])] += r["status"] == "ok"
+    if not cands:
+        return None
+    return sorted(cands, key=lambda c: (-cands[c], c.preset != "paper", c.preset))[0]
+
+
+def missing_cells(records: list[dict]) -> list[tuple[str, str, Column, list[int]]]:
+    """(mechanism, dataset, column, missing seeds) over the grid the selected records span.
+
+    The grid is every mechanism x dataset x (method, preset) x seed that occurs in any selected
+    record; a grid point with no record (ok or failed) is missing.
+    """
+    have = {(r["mechanism"], r["dataset"], Column.of(r), int(r["seed"])) for r in records}
+    seeds = sorted({int(r["seed"]) for r in records})
+    out = []
+    for m in mechanisms_in(records):
+        for ds in datasets_in(records):
+            for c in columns_in(records):
+                miss = [s for s in seeds if (m, ds, c, s) not in have]
+                if miss:
+                    out.append((m, ds, c, miss))
+    return out
+
+
+def all_records_rows(records: list[dict], sel: Selection) -> tuple[list[str], list[dict]]:
+    """Every loaded record as a CSV row (dicts and lists as JSON), with whether and why it was excluded."""
+    extra = sorted({k for r in records for k in r} - set(RECORD_FIELDS))
+    fields = [*RECORD_FIELDS, *extra]
+    rows = []
+    for r in records:
+        row = {}
+        for k in fields:
+            v = r.get(k)
+            row[k] = json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else ("" if v is None else v)
+        reason = sel.excluded.get(record_key(r), "")
+        row["included"] = int(not reason)
+        row["excluded_reason"] = reason
+        rows.append(row)
+    return [*fields, "included", "excluded_reason"], rows

@@ -1,0 +1,141 @@
+"""Result tables from run records: Markdown, CSV and LaTeX, plus ranks, failures and an index.
+
+Every number here is computed from the JSON records under ``<results-dir>/runs/``; nothing is typed
+by hand. One table per (mechanism, metric): rows are datasets, columns are (method, preset) pairs,
+a cell is the mean +/- sample standard deviation (ddof = 1) of the metric over the seeds whose
+record has status ``ok``. The lowest mean of a row is bold, the second lowest underlined.
+
+Markers, reference = KnewImp (``--reference``):
+* ``*``  one-sided paired t-test over the seeds both columns have ok records for,
+  H1: mean(reference - column) < 0, p < 0.05, no multiplicity correction (the paper's test).
+* ``†``  one-sided Wilcoxon signed-rank test on the same pairs, Holm-adjusted over all the
+  comparisons of that table, adjusted p < 0.05.
+
+Usage::
+
+    python -m knewimp.report.tables [--results-dir results] [--out results/tables] [--missing-rate 0.3]
+                             [--reference knewimp] [--include-quick] [--no-figures]
+
+``main`` also draws the figures (``knewimp.report.figures``) into ``<results-dir>/figures`` unless
+``--no-figures``. The work is split over ``selection`` (which records, which columns), ``cells``
+(means, significance), ``render`` (Markdown, LaTeX, CSV rows), ``ranks``, ``claims`` (where the
+reference is best or second best), ``headline`` (the README's summary) and ``pages``
+(failed.md, index.md); this module writes the files.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from knewimp.harness.records import load_records
+from knewimp.report.cells import build_table
+from knewimp.report.headline import render_headline
+from knewimp.report.claims import CLAIM_CSV_FIELDS, claim_rows, compute_claims, render_claims_markdown
+from knewimp.report.selection import (Column, all_records_rows, column_labels, columns_in, mechanisms_in,
+                                resolve_reference, select_records)
+from knewimp.report.ranks import RANK_CSV_FIELDS, compute_ranks, rank_rows, render_ranks_markdown
+from knewimp.report.render import DAGGER, TABLE_CSV_FIELDS, render_latex, render_markdown, table_rows
+from knewimp.report.pages import render_failed, render_index
+from knewimp.vocab import METRICS
+
+__all__ = ["write_tables", "main", "load_records", "select_records", "resolve_reference", "column_labels",
+           "Column", "build_table", "compute_ranks", "DAGGER"]
+
+
+def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(fields), extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _write_mechanism_tables(out: Path, kept: list[dict], ref: Column | None, labels: dict[Column, str],
+                            missing_rate: float) -> list[tuple[str, list[str]]]:
+    written = []
+    for mech in mechanisms_in(kept):
+        for metric in METRICS:
+            t = build_table(kept, mech, metric, ref, labels)
+            stem = f"{mech}_{metric}"
+            (out / f"{stem}.md").write_text(render_markdown(t, missing_rate), encoding="utf-8")
+            (out / f"{stem}.tex").write_text(render_latex(t, missing_rate), encoding="utf-8")
+            _write_csv(out / f"{stem}.csv", TABLE_CSV_FIELDS, table_rows(t))
+            written.append((f"{mech.upper()} {metric.upper()}", [f"{stem}.md", f"{stem}.csv", f"{stem}.tex"]))
+    # tables of a mechanism no longer in the records would otherwise linger and look current
+    fresh = {f for _, files in written for f in files}
+    for metric in METRICS:
+        for ext in ("md", "csv", "tex"):
+            for stale in out.glob(f"*_{metric}.{ext}"):
+                if stale.name not in fresh:
+                    stale.unlink()
+    return written
+
+
+def write_tables(results_dir: str | Path = "results", out: str | Path | None = None, missing_rate: float = 0.3,
+                 reference: str = "knewimp", include_quick: bool = False, figures_out: str | Path | None = None,
+                 figures: bool = True, log=print) -> dict[str, Any]:
+    """Write every table, ranks, failures, all records and the index; return a summary dict."""
+    results_dir = Path(results_dir)
+    out = Path(out) if out is not None else results_dir / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    records = load_records(results_dir)
+    sel = select_records(records, missing_rate, include_quick)
+    kept = sel.kept
+    if not records:
+        log(f"knewimp.report.tables: no records under {results_dir / 'runs'}; writing an empty index only.")
+    elif not kept:
+        log(f"knewimp.report.tables: {len(records)} records loaded but none at missing rate {missing_rate:g}"
+            f"{'' if include_quick else ' outside quick presets'}; writing an empty index only.")
+    labels = column_labels(columns_in(kept))
+    ref = resolve_reference(kept, reference)
+    if kept and ref is None:
+        log(f"knewimp.report.tables: reference {reference!r} has no records; tables carry no significance markers.")
+    written = _write_mechanism_tables(out, kept, ref, labels, missing_rate)
+    _write_csv(out / "all_records.csv", *all_records_rows(records, sel))
+    rank_results = compute_ranks(kept) if kept else []
+    (out / "ranks.md").write_text(render_ranks_markdown(rank_results, labels, missing_rate), encoding="utf-8")
+    _write_csv(out / "ranks.csv", RANK_CSV_FIELDS, rank_rows(rank_results, labels))
+    claims = compute_claims(kept, ref)
+    (out / "claims.md").write_text(render_claims_markdown(claims, labels, ref, missing_rate), encoding="utf-8")
+    (out / "headline.md").write_text(render_headline(claims, labels, kept), encoding="utf-8")
+    _write_csv(out / "claims.csv", CLAIM_CSV_FIELDS, claim_rows(claims, labels))
+    (out / "failed.md").write_text(render_failed(sel, labels), encoding="utf-8")
+
+    fig_paths: list[Path] = []
+    fig_notes: list[str] = []
+    fig_dir = Path(figures_out) if figures_out is not None else results_dir / "figures"
+    if figures:
+        from knewimp.report import figures as figs  # matplotlib is only needed when figures are drawn
+        fig_paths, fig_notes = figs.write_figures(kept, rank_results, labels, ref, fig_dir)
+        for n in fig_notes:
+            log(f"knewimp.report.figures: {n}")
+    (out / "index.md").write_text(
+        render_index(sel, records, written, ref, labels, fig_paths, fig_notes, out), encoding="utf-8")
+    n_failed = sum(r["status"] != "ok" for r in kept)
+    log(f"knewimp.report.tables: {len(records)} records loaded, {len(kept)} used ({n_failed} failed), "
+        f"{len(written)} tables -> {out}" + (f", {len(fig_paths)} figures -> {fig_dir}" if figures else ""))
+    return dict(out=out, n_loaded=len(records), n_used=len(kept), n_failed=n_failed, tables=written,
+                reference=ref, ranks=rank_results, claims=claims, figures=fig_paths)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m knewimp.report.tables", description=__doc__.split("\n")[0])
+    ap.add_argument("--results-dir", default="results", help="folder holding runs/ (default: results)")
+    ap.add_argument("--out", default=None, help="output folder (default: <results-dir>/tables)")
+    ap.add_argument("--figures-out", default=None, help="figure folder (default: <results-dir>/figures)")
+    ap.add_argument("--missing-rate", type=float, default=0.3, help="asked missing rate to tabulate (default 0.3)")
+    ap.add_argument("--reference", default="knewimp", help="reference method, or method:preset (default knewimp)")
+    ap.add_argument("--include-quick", action="store_true", help="include the test-only 'quick' preset")
+    ap.add_argument("--no-figures", action="store_true", help="skip the figures")
+    args = ap.parse_args(argv)
+    if not 0 < args.missing_rate < 1:
+        ap.error(f"--missing-rate {args.missing_rate} must lie in (0, 1)")
+    write_tables(args.results_dir, args.out, args.missing_rate, args.reference, args.include_quick,
+                 args.figures_out, not args.no_figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The project's names, defined once: every layer imports them from here.
+
+Only names and orders live here (no behaviour), so every layer may import this module.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Dataset keys, in the order the tables list them (specs: :mod:`knewimp.protocol.datasets`).
+DATASETS = ("bt", "bcd", "cc", "cbv", "is", "pk", "qb", "wqw")
+#: Dataset keys from cheapest to dearest: the order in which grids run, so a partial grid
+#: already fills many table rows.
+DATASETS_BY_COST = ("pk", "bt", "is", "bcd", "cc", "cbv", "qb", "wqw")
+#: Missingness mechanisms (:mod:`knewimp.protocol.amputation`); the first three are the paper's.
+MECHANISMS = ("mcar", "mar", "mnar", "mnar_self", "mnar_quantile")
+PAPER_MECHANISMS = MECHANISMS[:3]
+#: Metrics of a record, in table order; the ranked ones are those the paper reports.
+METRICS = ("mae", "wass", "rmse")
+RANKED_METRICS = ("mae", "wass")
+#: Method keys in the tables' column order (methods not listed follow, alphabetically).
+METHOD_ORDER = ("knewimp", "csdi_t", "missdiff", "tdm", "gain", "miwae", "remasker", "miracle", "mice",
+                "sinkhorn", "mean")
+#: The methods of the paper's main table.
+PAPER_METHODS = ("knewimp", "csdi_t", "missdiff", "tdm", "gain", "miwae", "remasker", "miracle", "sinkhorn")
+#: Presets that exist to test the code; their records never enter a results table.
+TEST_PRESETS = ("quick",)
+#: Hydra's config directory, shipped inside the package.
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
