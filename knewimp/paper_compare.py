@@ -69,6 +69,8 @@ ALL_FAILED = "all failed"
 FEW_SEEDS = "fewer than 2 seeds"
 PAPER_NAN = "paper prints nan"
 COMPARED = (REPRODUCED, OURS_LOWER, OURS_HIGHER)
+# a mean that lands exactly on the rounding edge (0.505 against 0.50) must not fail by float error
+_FP_SLACK = 1e-12
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,7 @@ def verdict(paper_value: float | None, paper_std: float | None, ours: Sequence[f
     se2 = std ** 2 / len(ours) + ((paper_std or 0.0) ** 2) / paper_n
     tol = half_width(paper_value) + 2.0 * math.sqrt(se2)
     diff = mean - paper_value
-    if abs(diff) <= tol:
+    if abs(diff) <= tol + _FP_SLACK:
         return REPRODUCED, tol
     return (OURS_LOWER if diff < 0 else OURS_HIGHER), tol
 
