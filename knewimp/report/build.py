@@ -2,10 +2,11 @@
 
 1. the result tables, claims, ranks, headline and figures of ``<results-dir>/runs``
    (:mod:`knewimp.report.tables`);
-2. the ablation and sensitivity tables and figures of ``results/ablation/runs``
+2. every number the paper prints next to ours (:mod:`knewimp.report.paper`), and its headline;
+3. the ablation and sensitivity tables and figures of ``results/ablation/runs``
    (:mod:`knewimp.report.ablation`);
-3. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
-4. the README and docs/results.md, whose marked blocks are copied from the tables
+4. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
+5. the README and docs/results.md, whose marked blocks are copied from the tables
    (:mod:`knewimp.report.readme`).
 
     python -m knewimp.report.build [--results-dir results] [--out DIR] [--jobs 2]
@@ -22,7 +23,8 @@ import sys
 from pathlib import Path
 
 from knewimp.harness.status import grid_status
-from knewimp.report import ablation, readme
+from knewimp.harness.records import load_records
+from knewimp.report import ablation, paper, readme
 from knewimp.report.tables import write_tables
 
 #: (experiment, status file) of the grids whose records live in the main results folder.
@@ -39,6 +41,10 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     out = Path(out) if out is not None else results_dir
     tables, figures = out / "tables", out / "figures"
     write_tables(results_dir, tables, figures_out=figures, log=log)
+    paper_path = paper.resolve_paper_path()
+    if paper_path is not None:
+        res = paper.write_report(load_records(results_dir), paper_path, tables, figures)
+        (tables / "paper_headline.md").write_text("".join(f"- {s}\n" for s in res["sentences"]), encoding="utf-8")
     ablation_dir = Path(ablation_dir) if ablation_dir is not None else results_dir / "ablation"
     if (ablation_dir / "runs").is_dir():
         ablation.main(["--results-dir", str(ablation_dir), "--out", str(out)])
