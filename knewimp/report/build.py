@@ -29,6 +29,8 @@ from knewimp.report.tables import write_tables
 
 #: (experiment, status file) of the grids whose records live in the main results folder.
 GRID_EXPERIMENTS = (("reproduce", "grid_status.md"), ("faithful", "grid_status_faithful.md"))
+#: Folders (under the results folder) of experiments whose records the paper comparison also reads.
+PAPER_EXTRA = ("paper_text",)
 #: Documents with <!-- results:NAME --> blocks, relative to the project root.
 DOCUMENTS = ("README.md", "docs/results.md")
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +45,10 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     write_tables(results_dir, tables, figures_out=figures, log=log)
     paper_path = paper.resolve_paper_path()
     if paper_path is not None:
-        res = paper.write_report(load_records(results_dir), paper_path, tables, figures)
+        records = load_records(results_dir)
+        for extra in PAPER_EXTRA:
+            records += load_records(results_dir / extra)
+        res = paper.write_report(records, paper_path, tables, figures)
         (tables / "paper_headline.md").write_text("".join(f"- {s}\n" for s in res["sentences"]), encoding="utf-8")
     ablation_dir = Path(ablation_dir) if ablation_dir is not None else results_dir / "ablation"
     if (ablation_dir / "runs").is_dir():
