@@ -19,7 +19,7 @@ from knewimp.harness.cost import CostModel, device_kind
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells
 
-MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick",
+MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick", "paper_text": "paper_text",
                 "ablation_entropy": "ablation", "sensitivity": "ablation"}
 
 
