@@ -203,7 +203,7 @@ class MIRACLEImputer(BaseImputer):
         cols = torch.as_tensor(missing_cols, device=device)
 
         net = _MIRACLENet(p, q, int(self.n_hidden), init_gen, device)
-        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
+        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), foreach=True)
         reg_beta, window = float(self.reg_beta), int(self.window)
         recent: list = []
         losses = np.full(int(self.n_epochs), np.nan)

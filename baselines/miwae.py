@@ -107,10 +107,15 @@ class _MIWAE:
         out = self.decoder(z)
         return out[..., :p], F.softplus(out[..., p:2 * p]) + _SCALE_FLOOR, F.softplus(out[..., 2 * p:]) + _DF_FLOOR
 
-    def log_weights(self, x0, m, n_draws: int, gen):
-        """(log w of shape (n_draws, B), decoder (mu, sigma, nu) of shape (n_draws, B, p))."""
+    def log_weights(self, x, m, n_draws: int, gen):
+        """(log w of shape (n_draws, B), decoder (mu, sigma, nu) of shape (n_draws, B, p)).
+
+        Entries with m = 0 are replaced by 0 first: whatever they hold (NaN included) cannot
+        reach the encoder or the likelihood."""
+        import torch
         import torch.distributions as td
 
+        x0 = torch.where(m > 0, x, torch.zeros_like(x))
         loc, scale, df = self._q(x0)
         z = self._draw(loc, scale, df, n_draws, gen)
         mu, sigma, nu = self._decode(z)
@@ -118,17 +123,17 @@ class _MIWAE:
         log_pz = (-0.5 * z * z - 0.5 * math.log(2 * math.pi)).sum(-1)
         return log_px + log_pz - self._log_q(z, loc, scale, df), (mu, sigma, nu)
 
-    def neg_bound(self, x0, m, K: int, gen):
+    def neg_bound(self, x, m, K: int, gen):
         """-mean_i log (1/K) sum_k w_ik: the training loss."""
         import torch
 
-        log_w, _ = self.log_weights(x0, m, K, gen)
+        log_w, _ = self.log_weights(x, m, K, gen)
         return -(torch.logsumexp(log_w, 0) - math.log(K)).mean()
 
-    def impute(self, x0, m, L: int, how: str, gen):
+    def impute(self, x, m, L: int, how: str, gen):
         import torch
 
-        log_w, (mu, sigma, nu) = self.log_weights(x0, m, L, gen)
+        log_w, (mu, sigma, nu) = self.log_weights(x, m, L, gen)
         omega = torch.softmax(log_w, 0)
         if how == "mean":
             values = mu  # nu > 3, so the Student-t mean exists and equals its location
@@ -215,7 +220,7 @@ class MIWAEImputer(BaseImputer):
         m = torch.as_tensor(~mask, dtype=dtype, device=device)
 
         model = self._model(p, init_gen, device)
-        opt = torch.optim.Adam(model.parameters(), lr=float(self.lr))
+        opt = torch.optim.Adam(model.parameters(), lr=float(self.lr), foreach=True)
         K = int(self.K)
         self.n_batches_ = max(1, n // int(self.batch_size))
         bounds = np.empty(int(self.n_epochs))

@@ -222,7 +222,8 @@ class ReMaskerImputer(BaseImputer):
                        float(self.mlp_ratio), init_gen).to(device)
         B = int(self.batch_size)
         self.lr_ = float(self.base_lr) * B / 64
-        opt = torch.optim.AdamW(model.parameters(), lr=self.lr_, betas=(0.9, 0.95), weight_decay=float(self.weight_decay))
+        opt = torch.optim.AdamW(model.parameters(), lr=self.lr_, betas=(0.9, 0.95), weight_decay=float(self.weight_decay),
+                                foreach=True)
         n_batches = math.ceil(n / B)
         losses = np.empty(int(self.n_epochs))
         model.train()
