@@ -74,8 +74,12 @@ def _build(p: int, E: int, depth: int, decoder_depth: int, heads: int, mlp_ratio
         def forward(self, x, keep=None):
             B, T, _ = x.shape
             q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, heads, E // heads).permute(2, 0, 3, 1, 4)
-            attn_mask = None if keep is None else keep[:, None, None, :]
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+            # explicit softmax attention: for these short sequences it is several times faster
+            # on CPU than the fused kernel
+            scores = (q @ k.transpose(-2, -1)) * (E // heads) ** -0.5
+            if keep is not None:
+                scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
+            a = torch.softmax(scores, dim=-1) @ v
             x = x + self.proj(a.transpose(1, 2).reshape(B, T, E))
             return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
 

@@ -7,6 +7,10 @@ around ``fit_transform``. A preset a method does not have is reported as such.
     .venv/bin/python scripts/bench_baselines.py --dataset cc --methods mice,tdm,gain,sinkhorn --presets published,paper
     .venv/bin/python scripts/bench_baselines.py --synthetic 1000 10 --methods tdm --presets published
     .venv/bin/python scripts/bench_baselines.py --dataset qb --methods tdm --presets published --set n_iter=1000
+    .venv/bin/python scripts/bench_baselines.py --dataset pk --methods miwae,remasker,miracle --presets published,paper,cpu
+
+Methods configured in the new layout (configs/method/<name>/<preset>.yaml: MIWAE, ReMasker,
+MIRACLE) are composed from their preset file; the others through configs/method_preset.
 
 ``--set key=value`` overrides a constructor argument for every method run (a shorter schedule
 gives a per-iteration cost to extrapolate from). ``--threads`` (default 1) sets torch's
@@ -28,12 +32,29 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
 
+def new_layout(method: str) -> bool:
+    """True for a method configured as configs/method/<name>/<preset>.yaml."""
+    return (CONFIGS / "method" / method).is_dir()
+
+
+def has_preset(method: str, preset: str) -> bool:
+    if new_layout(method):
+        return (CONFIGS / "method" / method / f"{preset}.yaml").exists()
+    return (CONFIGS / "method_preset" / method / f"{preset}.yaml").exists()
+
+
 def compose_method(method: str, preset: str, sets: list[str]):
     from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
     from knewimp.cell import method_params
 
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        if new_layout(method):
+            # the preset file alone (its defaults pull in `published`); nested under method.<name>
+            node = compose(config_name=f"method/{method}/{preset}").method[method]
+            node = OmegaConf.merge(node, OmegaConf.from_dotlist(sets))
+            return node._target_, method_params(node)
         cfg = compose(config_name="config", overrides=[f"method={method}", f"preset={preset}"]
                       + [f"method.{s}" for s in sets])
     return cfg.method._target_, method_params(cfg.method)
@@ -92,7 +113,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|")
     for method in args.methods.split(","):
         for preset in args.presets.split(","):
-            if not (CONFIGS / "method_preset" / method / f"{preset}.yaml").exists():
+            if not has_preset(method, preset):
                 print(f"| {method} | {preset} | (no such preset) | | |")
                 continue
             target, params = compose_method(method, preset, args.set)
