@@ -4,8 +4,11 @@
    (:mod:`knewimp.report.tables`);
 2. the ablation and sensitivity tables and figures of ``results/ablation/runs``
    (:mod:`knewimp.report.ablation`);
-3. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
-4. the README and docs/results.md, whose marked blocks are copied from the tables
+3. the tables and figures of KnewImp's own experiments (NER x Joint ablation, kernels, the
+   sensitivity at the paper's grid, convergence; :mod:`knewimp.report.experiments`), each
+   where its records exist;
+4. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
+5. the README and docs/results.md, whose marked blocks are copied from the tables
    (:mod:`knewimp.report.readme`).
 
     python -m knewimp.report.build [--results-dir results] [--out DIR] [--jobs 2]
@@ -22,7 +25,7 @@ import sys
 from pathlib import Path
 
 from knewimp.harness.status import grid_status
-from knewimp.report import ablation, readme
+from knewimp.report import ablation, experiments, readme
 from knewimp.report.tables import write_tables
 
 #: (experiment, status file) of the grids whose records live in the main results folder.
@@ -42,6 +45,7 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     ablation_dir = Path(ablation_dir) if ablation_dir is not None else results_dir / "ablation"
     if (ablation_dir / "runs").is_dir():
         ablation.main(["--results-dir", str(ablation_dir), "--out", str(out)])
+    experiments.write_experiments(results_dir, out, log=lambda *a: None)
     for experiment, name in GRID_EXPERIMENTS:
         report, _ = grid_status(experiment, results_dir, jobs)
         (tables / name).write_text(report)
