@@ -4,6 +4,10 @@
 #   make faithful    TDM and GAIN at their published settings on the same grid (extra table columns)
 #   make ablation    the entropy-weight ablation and the sensitivity sweep on cc
 #   make paper_text  KnewImp as the paper's text states it, on the grid's KnewImp cells
+#   make ablation-ner-joint  KnewImp's NER x Joint ablation (paper Table 2 / F.4), 360 cells
+#   make kernels     KnewImp with the five other kernels (paper Table F.6), 600 cells
+#   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells (90 recorded)
+#   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
 #   make tables      tables, figures, grid status, README and docs/results.md from the records
 # Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
@@ -32,7 +36,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test reproduce faithful paper_text quick ablation tables clean-venv
+.PHONY: install test reproduce faithful paper_text quick ablation ablation-ner-joint kernels sensitivity-paper convergence tables clean-venv
 
 install: $(STAMP)
 
@@ -65,6 +69,22 @@ quick: $(STAMP)
 ablation: $(STAMP)
 	$(RUN) -m experiment=ablation_entropy $(LAUNCH) $(DEADLINE)
 	$(RUN) -m experiment=sensitivity $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables
+
+ablation-ner-joint: $(STAMP)
+	$(RUN) -m experiment=ablation_ner_joint $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables
+
+kernels: $(STAMP)
+	$(RUN) -m experiment=kernels $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables
+
+sensitivity-paper: $(STAMP)
+	$(RUN) -m experiment=sensitivity_paper $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables
+
+convergence: $(STAMP)
+	$(RUN) -m experiment=convergence $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables
 
 tables: $(STAMP)

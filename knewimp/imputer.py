@@ -24,6 +24,12 @@ docs/knewimp.md):
 
 lambda > 0 (default 10) pulls particles together; lambda = 0 is kernel-smoothed score ascent;
 lambda < 0 is SVGD-like repulsion.
+
+Options for the paper's own experiments (all off by default, and then without any cost):
+``kernel`` replaces the RBF by one of the kernels of the paper's Table F.6 (knewimp.kernels);
+``score_fit`` replaces the mask-free joint DSM by a masked one ("Joint off" of Table 2, see
+knewimp.score.SCORE_FITS); ``record_every`` records the flow every k particle steps through
+``callback`` (the convergence figures F.4-F.6).
 """
 from __future__ import annotations
 
@@ -35,9 +41,9 @@ import numpy as np
 import torch
 
 from knewimp.base import BaseImputer, ImputationError, resolve_device
-from knewimp.kernels import RBFDirection
+from knewimp.kernels import KERNELS, make_direction
 from knewimp.progress import Progress
-from knewimp.score import EnergyMLP, fit_score
+from knewimp.score import SCORE_FITS, EnergyMLP, fit_score
 
 INTEGRATORS = ("adam", "euler")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -62,17 +68,41 @@ class KnewImputer(BaseImputer):
     integrator : "adam" (reference code) or "euler" (the paper's forward Euler).
     dtype : "float64" (reference code) or "float32".
     block_size : rows per kernel block (memory O(block_size x n)); None picks ~32 MB blocks.
+    kernel : kernel of the velocity field, one of :data:`knewimp.kernels.KERNELS`; "rbf" (default)
+        is KnewImp's; the others have no parameter and ignore ``bandwidth``.
+    score_fit : DSM loss of the score fit, one of :data:`knewimp.score.SCORE_FITS`: "joint"
+        (default, KnewImp's mask-free DSM on the filled matrix), "masked" (only the observed
+        entries' residual counts), "conditional" (CSDI-style pseudo-missing targets among the
+        observed entries, drawn each epoch at the data's missing rate).
+    record_every : None (default: nothing recorded) or k >= 1: at the start of each outer
+        iteration's flow, after every k-th particle step and after its last step, the current
+        filled matrix is recorded into ``trajectory_``.
+    callback : with ``record_every``, called as ``callback(X_current)`` on a float64 copy of the
+        current filled matrix (n x d, observed entries as given); its return value (a dict, e.g.
+        MAE and WASS against a truth only the caller knows) is what gets recorded. None records
+        the imputed values ``X_current[mask]`` themselves.
     random_state, device : see :class:`knewimp.base.BaseImputer`.
 
     Attributes set by ``fit_transform``: ``timings_`` (seconds for "score_fit" and
-    "particle_steps") and ``dsm_losses_`` (last DSM loss of each outer iteration).
+    "particle_steps", and "recording" with ``record_every``), ``dsm_losses_`` (last DSM loss of each outer iteration),
+    ``dsm_history_`` (every epoch's DSM loss, one list per outer iteration) and ``trajectory_``
+    (None without ``record_every``; else ``{"record_every": k, "flow": [...], "dsm_loss":
+    dsm_history_}``, each flow entry ``{"outer", "step", "total_step"}`` (1-based outer
+    iteration, steps done in it, steps done in all) plus the callback's dict or ``"imputed"``).
     """
+
+    #: Constructor arguments the complete preset (configs/method/knewimp/paper.yaml) leaves out:
+    #: at their defaults they change nothing, and naming them there would change the identity
+    #: (and so the record file) of every KnewImp cell recorded before they existed. Presets that
+    #: use them name them.
+    config_optional = ("kernel", "score_fit", "record_every", "callback")
 
     def __init__(self, bandwidth: float = 0.5, entropy_weight: float = 10.0, n_outer: int = 2,
                  score_epochs: int = 200, n_steps: int = 500, step_size: float = 0.1,
                  hidden: Sequence[int] = (128, 128), init_noise: float = 0.1, dsm_sigma: float = 0.1,
                  integrator: str = "adam", dtype: str = "float64", block_size: int | None = None,
-                 random_state: int | None = None, device: str = "auto"):
+                 random_state: int | None = None, device: str = "auto", kernel: str = "rbf",
+                 score_fit: str = "joint", record_every: int | None = None, callback=None):
         super().__init__(random_state=random_state, device=device)
         if integrator not in INTEGRATORS:
             raise ValueError(f"unknown integrator {integrator!r}; valid choices: {', '.join(INTEGRATORS)}")
@@ -103,6 +133,23 @@ class KnewImputer(BaseImputer):
         self.integrator = integrator
         self.dtype = dtype
         self.block_size = block_size
+        # stored as given; checked by _validate_options() when imputing (scikit-learn contract)
+        self.kernel = kernel
+        self.score_fit = score_fit
+        self.record_every = record_every
+        self.callback = callback
+
+    def _validate_options(self) -> None:
+        """Refuse bad experiment options, naming the parameter, its value and the valid choices."""
+        if self.kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {self.kernel!r}")
+        if self.score_fit not in SCORE_FITS:
+            raise ValueError(f"score_fit must be one of {', '.join(SCORE_FITS)}; got {self.score_fit!r}")
+        k = self.record_every
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+            raise ValueError(f"record_every must be None or a positive integer; got {k!r}")
+        if self.callback is not None and not callable(self.callback):
+            raise ValueError(f"callback must be None or callable; got {self.callback!r}")
 
     # ------------------------------------------------------------------ helpers
     def _initial_fill(self, X: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -140,13 +187,31 @@ class KnewImputer(BaseImputer):
                 "the flow diverged, try a smaller step_size")
 
     # ------------------------------------------------------------------ main loop
+    def _record(self, Xf: torch.Tensor, mask: np.ndarray, outer: int, step: int) -> None:
+        """One ``trajectory_["flow"]`` entry: the callback's dict, or the imputed values."""
+        t0 = time.perf_counter()
+        current = Xf.detach().cpu().numpy().astype(np.float64)
+        entry = {"outer": outer + 1, "step": step, "total_step": outer * int(self.n_steps) + step}
+        if self.callback is None:
+            entry["imputed"] = current[mask]
+        else:
+            entry.update(self.callback(current) or {})
+        self.trajectory_["flow"].append(entry)
+        self.timings_["recording"] += time.perf_counter() - t0
+
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self._validate_options()
         Xf, net, gen = self._start(X, mask)
         device, dtype = Xf.device, Xf.dtype
         # Only rows with a missing entry move; the flow is computed for those rows alone.
         rows = torch.as_tensor(np.flatnonzero(mask.any(axis=1)), device=device)
         observed_r = ~torch.as_tensor(mask, device=device).index_select(0, rows)
-        direction = RBFDirection(self.bandwidth, self.entropy_weight, self.block_size)
+        direction = make_direction(self.kernel, self.bandwidth, self.entropy_weight, self.block_size)
+        score_kw = {}
+        if self.score_fit != "joint":
+            score_kw = dict(score_fit=self.score_fit, observed=~torch.as_tensor(mask, device=device),
+                            target_rate=float(mask.mean()))
+        every = self.record_every
 
         # Particle-optimiser state over the active rows, created once (persists across outer loops).
         adam_m = torch.zeros(tuple(observed_r.shape), dtype=dtype, device=device)
@@ -155,16 +220,25 @@ class KnewImputer(BaseImputer):
         beta1, beta2 = _ADAM_BETAS
 
         self.timings_ = {"score_fit": 0.0, "particle_steps": 0.0}
+        if every is not None:
+            self.timings_["recording"] = 0.0  # kept out of "particle_steps"
         self.dsm_losses_ = []
+        self.dsm_history_ = []
+        self.trajectory_ = None if every is None else {"record_every": int(every), "flow": [],
+                                                       "dsm_loss": self.dsm_history_}
+        recorded_before = 0.0
         for outer in range(int(self.n_outer)):
             t0 = time.perf_counter()
-            self.dsm_losses_.append(self._fit_score(net, Xf, gen, outer))
+            self.dsm_history_.append([])
+            self.dsm_losses_.append(self._fit_score(net, Xf, gen, outer, history=self.dsm_history_[-1], **score_kw))
             t1 = time.perf_counter()
             prog = Progress(f"knewimp particle steps {outer + 1}/{self.n_outer}", int(self.n_steps))
             with torch.inference_mode():
                 # Rows without a missing entry never move, so their scores are fixed while the
                 # network is fixed: compute all scores once, then refresh only the active rows.
                 S = net.score(Xf)
+                if every is not None:
+                    self._record(Xf, mask, outer, 0)
                 for step in range(int(self.n_steps)):
                     Xr = Xf.index_select(0, rows)
                     if step:
@@ -182,10 +256,15 @@ class KnewImputer(BaseImputer):
                         denom = (adam_v.sqrt() / math.sqrt(1.0 - beta2**adam_t)).add_(_ADAM_EPS)
                         Xr.addcdiv_(adam_m, denom, value=-self.step_size / (1.0 - beta1**adam_t))
                     Xf.index_copy_(0, rows, Xr)
+                    if every is not None and ((step + 1) % every == 0 or step + 1 == self.n_steps):
+                        self._record(Xf, mask, outer, step + 1)
                     prog.update()
             prog.close()
             self.timings_["score_fit"] += t1 - t0
             self.timings_["particle_steps"] += time.perf_counter() - t1
+            if every is not None:
+                self.timings_["particle_steps"] -= self.timings_["recording"] - recorded_before
+                recorded_before = self.timings_["recording"]
             if not bool(torch.isfinite(Xf).all()):
                 raise ImputationError(f"KnewImp imputations became NaN/Inf after outer iteration {outer + 1}")
         return Xf.detach().cpu().numpy().astype(np.float64)

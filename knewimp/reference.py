@@ -41,6 +41,39 @@ def naive_direction(X: torch.Tensor, S: torch.Tensor, bandwidth: float, entropy_
     return -(K @ S - entropy_weight * R / h2) / X.shape[0]
 
 
+def kernel_value(kernel: str, x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0.5) -> torch.Tensor:
+    """``k(x_i, y_j)`` for all pairs (n x m), straight from the paper's definitions (Table F.6):
+    linear x.y; poly (x.y)^2; sigmoid tanh(x.y); cos (x/|x|).(y/|y|); sin sin(|x - y|^2);
+    rbf exp(-|x - y|^2 / (2 h^2))."""
+    dot = x @ y.T
+    sqdist = (x[:, None, :] - y[None, :, :]).square().sum(-1)
+    if kernel == "linear":
+        return dot
+    if kernel == "poly":
+        return dot**2
+    if kernel == "sigmoid":
+        return torch.tanh(dot)
+    if kernel == "cos":
+        return (x / x.norm(dim=1, keepdim=True)) @ (y / y.norm(dim=1, keepdim=True)).T
+    if kernel == "sin":
+        return torch.sin(sqdist)
+    if kernel == "rbf":
+        return torch.exp(-sqdist / (2.0 * bandwidth**2))
+    raise ValueError(f"unknown kernel {kernel!r}")
+
+
+def naive_kernel_direction(X: torch.Tensor, S: torch.Tensor, kernel: str, entropy_weight: float,
+                           bandwidth: float = 0.5) -> torch.Tensor:
+    """G = -(1/n) sum_j [k(x_i, x_j) s_j - lambda grad_y k(x_i, y)|_{y = x_j}], the full kernel
+    matrix and its gradient by autograd (one backward per row i): an oracle for tiny n."""
+    n = X.shape[0]
+    Y = X.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        K = kernel_value(kernel, X.detach(), Y, bandwidth)
+        R = torch.stack([torch.autograd.grad(K[i].sum(), Y, retain_graph=True)[0].sum(0) for i in range(n)])
+    return -(K.detach() @ S - entropy_weight * R) / n
+
+
 class ReferenceKnewImputer(KnewImputer):
     """KnewImputer with the optimisations named by ``implementation`` (default: none)."""
 

@@ -24,6 +24,10 @@ DSM (Vincent 2011), the loss the reference code minimises, on ALL rows of the cu
 matrix and with no mask:
 
     v ~ N(0, I),   x~ = x + sigma v,   L = mean_i 1/2 || s(x~_i) + v_i / sigma ||^2.
+
+For the paper's "Joint off" ablation, ``fit_score`` also offers masked losses (``SCORE_FITS``):
+"masked" keeps only the observed entries' residual (MissDiff's loss), "conditional" perturbs
+and scores only pseudo-missing targets drawn among the observed entries (CSDI's training).
 """
 from __future__ import annotations
 
@@ -91,36 +95,71 @@ class EnergyMLP(nn.Module):
             return torch.autograd.grad(log_p, x, create_graph=create_graph)[0]
 
 
-def dsm_loss(net: EnergyMLP, x: torch.Tensor, noise: torch.Tensor, sigma: float, closed_form: bool = True) -> torch.Tensor:
+def dsm_loss(net: EnergyMLP, x: torch.Tensor, noise: torch.Tensor, sigma: float, closed_form: bool = True,
+             noise_mask: torch.Tensor | None = None, loss_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Denoising score matching loss ``mean_i 1/2 ||s(x_i + sigma v_i) + v_i / sigma||^2``.
 
     ``noise`` is ``v ~ N(0, I)`` with the shape of ``x``. ``closed_form=False`` differentiates
     the autograd score (double backward), as the reference implementation does.
+
+    Masked variants (0/1 tensors shaped like ``x``): ``noise_mask`` t perturbs only its entries,
+    ``x~ = x + sigma t * v``, and ``loss_mask`` w keeps only its entries of the residual,
+    ``mean_i 1/2 ||w_i * (s(x~_i) + v_i / sigma)||^2``. Both None is the mask-free (joint) loss.
     """
-    x_noisy = x + sigma * noise
+    x_noisy = x + sigma * noise if noise_mask is None else x + sigma * (noise * noise_mask)
     s = net.score(x_noisy) if closed_form else net.score_autograd(x_noisy, create_graph=True)
-    return 0.5 * (s + noise / sigma).square().sum(dim=1).mean()
+    residual = s + noise / sigma
+    if loss_mask is not None:
+        residual = residual * loss_mask
+    return 0.5 * residual.square().sum(dim=1).mean()
+
+
+#: How the score is fitted: "joint" is KnewImp's mask-free DSM on the filled matrix; "masked"
+#: keeps only the observed entries' residual (noise on every entry); "conditional" draws, each
+#: epoch, pseudo-missing targets among the observed entries and perturbs and scores only those.
+SCORE_FITS = ("joint", "masked", "conditional")
 
 
 def fit_score(net: EnergyMLP, x: torch.Tensor, epochs: int, sigma: float, generator: torch.Generator,
-              lr: float = 1e-3, closed_form: bool = True, progress=None) -> float:
+              lr: float = 1e-3, closed_form: bool = True, progress=None, *, score_fit: str = "joint",
+              observed: torch.Tensor | None = None, target_rate: float | None = None,
+              history: list | None = None) -> float:
     """Fit ``net`` by full-batch DSM on all rows of ``x`` with a fresh Adam; return the last loss.
 
     One Adam step per epoch on the whole matrix (the reference code's DataLoader has batch = n).
+    ``score_fit`` (:data:`SCORE_FITS`) chooses the loss; "masked" and "conditional" need
+    ``observed`` (True where ``x`` holds a real value), "conditional" also ``target_rate``, the
+    probability that an observed entry is a target in an epoch (CSDI-style self-supervision:
+    ``t = observed * Bernoulli(target_rate)``, drawn from ``generator`` after the noise, and
+    ``noise_mask = loss_mask = t``). Each epoch's loss is appended to ``history`` when given.
     Raises ``FloatingPointError`` when the loss becomes NaN/Inf.
     """
+    if score_fit not in SCORE_FITS:
+        raise ValueError(f"unknown score_fit {score_fit!r}; valid choices: {', '.join(SCORE_FITS)}")
+    if score_fit != "joint" and observed is None:
+        raise ValueError(f"score_fit={score_fit!r} needs the observed-entry mask")
     x = x.detach()
+    w = None if observed is None or score_fit == "joint" else observed.to(dtype=x.dtype)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     loss_value = float("nan")
     for epoch in range(int(epochs)):
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        loss = dsm_loss(net, x, noise, sigma, closed_form=closed_form)
+        if score_fit == "joint":
+            loss = dsm_loss(net, x, noise, sigma, closed_form=closed_form)
+        elif score_fit == "masked":
+            loss = dsm_loss(net, x, noise, sigma, closed_form=closed_form, loss_mask=w)
+        else:
+            draw = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            t = w * (draw < target_rate).to(x.dtype)
+            loss = dsm_loss(net, x, noise, sigma, closed_form=closed_form, noise_mask=t, loss_mask=t)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"DSM loss became {loss_value} at epoch {epoch + 1}/{epochs}")
+        if history is not None:
+            history.append(loss_value)
         if progress is not None:
             progress.update()
     return loss_value

@@ -95,3 +95,34 @@ def test_closed_form_dsm_gradients_match_double_backward():
         grads.append([torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in net.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------- the other kernels (Table F.6)
+from knewimp.kernels import KERNELS, KernelDirection, make_direction  # noqa: E402
+from knewimp.reference import naive_kernel_direction  # noqa: E402
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("block_size", [1, 5, None])
+@pytest.mark.parametrize("lam", [10.0, 0.0, -1.0])
+def test_every_kernel_blocked_direction_matches_autograd_oracle(kernel, block_size, lam):
+    X, S = _particles(n=19, d=3, seed=4)
+    X, S = torch.tensor(X), torch.tensor(S)
+    rows = torch.tensor([0, 3, 4, 9, 18])
+    expected = naive_kernel_direction(X, S, kernel, lam, bandwidth=0.7)
+    fn = make_direction(kernel, 0.7, lam, block_size)
+    torch.testing.assert_close(fn(X, S), expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fn(X, S, rows), expected[rows], rtol=1e-10, atol=1e-12)
+
+
+def test_rbf_autograd_oracle_agrees_with_the_formula_oracle():
+    X, S = _particles(n=13, d=2, seed=5)
+    got = naive_kernel_direction(torch.tensor(X), torch.tensor(S), "rbf", 3.0, bandwidth=0.5).numpy()
+    np.testing.assert_allclose(got, oracle_direction(X, S, 0.5, 3.0), rtol=1e-10, atol=1e-13)
+
+
+def test_make_direction_rbf_is_the_rbf_evaluator_and_unknown_kernels_are_refused():
+    assert isinstance(make_direction("rbf", 0.5, 10.0), RBFDirection)
+    assert isinstance(make_direction("sin", 0.5, 10.0), KernelDirection)
+    with pytest.raises(ValueError, match="unknown kernel 'laplace'"):
+        make_direction("laplace", 0.5, 10.0)

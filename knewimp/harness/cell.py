@@ -86,9 +86,12 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
     try:
         imputer = imputer_cls(**params, random_state=int(cfg.seed), device=cfg.device)
         record["device"] = _device_of(imputer)
+        _attach_trajectory_metrics(imputer, X, mask, cfg.wass_max_rows)
         t0 = time.perf_counter()
         X_hat = imputer.fit_transform(X_miss)
         record["fit_seconds"] = time.perf_counter() - t0
+        if getattr(imputer, "trajectory_", None) is not None:
+            record["trajectory"] = imputer.trajectory_
         record["mae"] = metrics.mae(X, X_hat, mask)
         record["rmse"] = metrics.rmse(X, X_hat, mask)
         record["wass"], record["wass_method"] = metrics.wass(X, X_hat, mask, max_rows=cfg.wass_max_rows)
@@ -107,6 +110,19 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
                  record["wass"], record["wass_method"], record["fit_seconds"], path)
     _log_external(cfg, record)
     return record
+
+
+def _attach_trajectory_metrics(imputer, X: np.ndarray, mask: np.ndarray, wass_max_rows: int | None) -> None:
+    """A method asked to record its trajectory (``record_every`` set, no ``callback`` of its own)
+    gets a callback scoring each recorded matrix against the truth, which only the cell knows:
+    the record's ``trajectory`` then holds MAE and WASS along the run (the convergence figures)."""
+    if getattr(imputer, "record_every", None) is None or getattr(imputer, "callback", False) is not None:
+        return
+
+    def score(current: np.ndarray) -> dict[str, float]:
+        return {"mae": metrics.mae(X, current, mask), "wass": metrics.wass(X, current, mask, max_rows=wass_max_rows)[0]}
+
+    imputer.callback = score
 
 
 def _held_by_deadline(cfg: DictConfig, identity: dict[str, Any]) -> str | None:

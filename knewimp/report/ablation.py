@@ -57,8 +57,9 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _varies_only(params: dict, defaults: dict, free: str) -> bool:
-    """True when every parameter except ``free`` is at its default."""
-    return all(_same(params.get(k), v) for k, v in defaults.items() if k != free)
+    """True when every parameter except ``free`` is at its default (a parameter a record does not
+    name, because it was added to the method later, is at its default)."""
+    return all(_same(params.get(k, v), v) for k, v in defaults.items() if k != free)
 
 
 def ok_records(results_dir: str | Path, dataset: str) -> list[dict]:

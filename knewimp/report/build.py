@@ -5,8 +5,11 @@
 2. every number the paper prints next to ours (:mod:`knewimp.report.paper`), and its headline;
 3. the ablation and sensitivity tables and figures of ``results/ablation/runs``
    (:mod:`knewimp.report.ablation`);
-4. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
-5. the README and docs/results.md, whose marked blocks are copied from the tables
+4. the tables and figures of KnewImp's own experiments (NER x Joint ablation, kernels, the
+   sensitivity at the paper's grid, convergence; :mod:`knewimp.report.experiments`), each
+   where its records exist;
+5. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
+6. the README and docs/results.md, whose marked blocks are copied from the tables
    (:mod:`knewimp.report.readme`).
 
     python -m knewimp.report.build [--results-dir results] [--out DIR]
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from knewimp.harness.status import grid_status
 from knewimp.harness.records import load_records
-from knewimp.report import ablation, paper, readme
+from knewimp.report import ablation, experiments, paper, readme
 from knewimp.report.tables import write_tables
 
 #: (experiment, status file) of the grids whose records live in the main results folder.
@@ -56,6 +59,7 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     ablation_dir = Path(ablation_dir) if ablation_dir is not None else results_dir / "ablation"
     if (ablation_dir / "runs").is_dir():
         ablation.main(["--results-dir", str(ablation_dir), "--out", str(out)])
+    experiments.write_experiments(results_dir, out, log=lambda *a: None)
     for experiment, name in GRID_EXPERIMENTS:
         report, _ = grid_status(experiment, results_dir, jobs)
         (tables / name).write_text(report)
