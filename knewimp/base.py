@@ -195,8 +195,13 @@ class BaseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _check_input(self, X, reset: bool) -> np.ndarray:
         """X as a float64 copy; sets (``reset``) or checks ``n_features_in_`` / ``feature_names_in_``."""
-        arr = validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite=False, copy=True,
-                            ensure_min_samples=2 if reset else 1)
+        try:
+            arr = validate_data(self, X, reset=reset, dtype=np.float64, order="C", ensure_all_finite=False, copy=True,
+                                ensure_min_samples=2 if reset else 1)
+        except ValueError as exc:
+            if "could not convert" not in str(exc):
+                raise
+            raise ValueError(f"input must be numeric (NaN for missing values): {exc}") from None
         _refuse_inf(arr)
         return arr
 
