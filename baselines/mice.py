@@ -43,9 +43,10 @@ class MICEImputer(BaseImputer):
         With ``True`` scikit-learn ignores ``tol`` and runs all ``max_iter`` rounds.
     tol : float
         Early-stopping tolerance of a deterministic chain.
-
-    The chains are equivariant to a per-column affine change of units (up to Bayesian ridge's
-    near-flat priors), so there is no ``standardize`` parameter.
+    random_state, device, standardize
+        See :class:`knewimp.base.BaseImputer`. ``standardize=True`` runs the chains on z-scores
+        of the observed entries: Bayesian ridge's priors and the stopping test (relative to the
+        largest absolute value of the whole matrix) depend on the columns' units.
 
     Fitted attributes: ``n_iter_`` (rounds run by each chain), ``converged_`` (per chain; for
     sampling chains always ``False`` since no stopping test is made), ``chain_states_``.
@@ -54,12 +55,14 @@ class MICEImputer(BaseImputer):
     cpu_only = True
 
     def __init__(self, n_chains: int = 5, max_iter: int = 100, sample_posterior: bool = True,
-                 tol: float = 1e-3, random_state: int | None = None, device: str = "auto"):
+                 tol: float = 1e-3, random_state: int | None = None, device: str = "auto",
+                 standardize: bool = True):
         super().__init__(random_state=random_state, device=device)
         self.n_chains = n_chains
         self.max_iter = max_iter
         self.sample_posterior = sample_posterior
         self.tol = tol
+        self.standardize = standardize
 
     def _validate_params(self) -> None:
         super()._validate_params()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from knewimp.harness.status import grid_status
 from knewimp.report import ablation, readme
+from knewimp.report.selection import MaskMismatch
 from knewimp.report.tables import write_tables
 
 #: (experiment, status file) of the grids whose records live in the main results folder.
@@ -63,7 +64,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
-    build(args.results_dir, args.out, args.jobs)
+    try:
+        build(args.results_dir, args.out, args.jobs)
+    except MaskMismatch as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
