@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install torch==$(TORCH_VERSION)
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[bench,test]'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from knewimp.base import BaseImputer, ImputationError, resolve_device, check_counts
+from knewimp.base import BaseImputer, ImputationError, as_float, check_counts, resolve_device
 from knewimp.progress import Progress
 
 _LOG_EPS = 1e-8  # inside the logs, as in the original code
@@ -56,25 +56,34 @@ class GAINImputer(BaseImputer):
     lr : float
         Adam learning rate of both networks.
 
+    The data are min-max scaled inside (see the module docstring), so the method is
+    equivariant to a per-column affine change of units and has no ``standardize`` parameter.
+    ``random_state``, ``device``, ``num_threads``: see :class:`knewimp.base.BaseImputer`.
+
     Fitted attributes (what actually ran): ``n_iter_``, ``batch_size_``, ``hint_rate_``,
     ``alpha_``, ``lr_``, ``d_losses_``, ``g_losses_``.
     """
 
     def __init__(self, n_iter: int = 10_000, batch_size: int = 128, hint_rate: float = 0.9, alpha: float = 100.0,
-                 lr: float = 1e-3, random_state: int | None = None, device: str = "auto"):
-        check_counts(n_iter=n_iter, batch_size=batch_size)
-        if not 0.0 <= float(hint_rate) <= 1.0:
-            raise ValueError(f"hint_rate must be in [0, 1], got {hint_rate!r}")
-        if not float(alpha) >= 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha!r}")
-        if not float(lr) > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+                 lr: float = 1e-3, random_state: int | None = None, device: str = "auto",
+                 num_threads: int | None = 1):
         super().__init__(random_state=random_state, device=device)
         self.n_iter = n_iter
         self.batch_size = batch_size
         self.hint_rate = hint_rate
         self.alpha = alpha
         self.lr = lr
+        self.num_threads = num_threads
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_counts(n_iter=self.n_iter, batch_size=self.batch_size)
+        if not 0.0 <= as_float(self.hint_rate) <= 1.0:
+            raise ValueError(f"hint_rate must be in [0, 1], got {self.hint_rate!r}")
+        if not as_float(self.alpha) >= 0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
+        if not as_float(self.lr) > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
 
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch

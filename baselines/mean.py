@@ -7,7 +7,10 @@ from knewimp.base import BaseImputer
 
 
 class MeanImputer(BaseImputer):
-    """Fill each missing entry with its column's observed mean, x_ij = mean_{k: m_kj = 0} x_kj."""
+    """Fill each missing entry with its column's observed mean, x_ij = mean_{k: m_kj = 0} x_kj.
+
+    Equivariant to any per-column affine change of units, so there is no ``standardize``.
+    """
 
     cpu_only = True
 

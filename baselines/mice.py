@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from knewimp.base import BaseImputer, check_counts
+from knewimp.base import BaseImputer, as_float, check_counts
 from knewimp.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,10 @@ class MICEImputer(BaseImputer):
         With ``True`` scikit-learn ignores ``tol`` and runs all ``max_iter`` rounds.
     tol : float
         Early-stopping tolerance of a deterministic chain.
+    random_state, device, standardize
+        See :class:`knewimp.base.BaseImputer`. ``standardize=True`` runs the chains on z-scores
+        of the observed entries: Bayesian ridge's priors and the stopping test (relative to the
+        largest absolute value of the whole matrix) depend on the columns' units.
 
     Fitted attributes: ``n_iter_`` (rounds run by each chain), ``converged_`` (per chain; for
     sampling chains always ``False`` since no stopping test is made), ``chain_states_``.
@@ -51,17 +55,22 @@ class MICEImputer(BaseImputer):
     cpu_only = True
 
     def __init__(self, n_chains: int = 5, max_iter: int = 100, sample_posterior: bool = True,
-                 tol: float = 1e-3, random_state: int | None = None, device: str = "auto"):
-        check_counts(n_chains=n_chains, max_iter=max_iter)
-        if not float(tol) > 0:
-            raise ValueError(f"tol must be > 0, got {tol!r}")
-        if not isinstance(sample_posterior, (bool, np.bool_)):
-            raise ValueError(f"sample_posterior must be True or False, got {sample_posterior!r}")
+                 tol: float = 1e-3, random_state: int | None = None, device: str = "auto",
+                 standardize: bool = True):
         super().__init__(random_state=random_state, device=device)
         self.n_chains = n_chains
         self.max_iter = max_iter
         self.sample_posterior = sample_posterior
         self.tol = tol
+        self.standardize = standardize
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_counts(n_chains=self.n_chains, max_iter=self.max_iter)
+        if not as_float(self.tol) > 0:
+            raise ValueError(f"tol must be > 0, got {self.tol!r}")
+        if not isinstance(self.sample_posterior, (bool, np.bool_)):
+            raise ValueError(f"sample_posterior must be True or False, got {self.sample_posterior!r}")
 
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         from sklearn.exceptions import ConvergenceWarning
@@ -69,7 +78,6 @@ class MICEImputer(BaseImputer):
         from sklearn.impute import IterativeImputer
         from sklearn.linear_model import BayesianRidge
 
-        self.compute_device()  # validates the argument; MICE itself runs on the CPU
         # Distinct, seed-derived states per chain (the group used 0..4 for every seed, which
         # would make all seeds share their chains).
         states = self._rng().integers(0, 2**31 - 1, size=int(self.n_chains))

@@ -131,8 +131,11 @@ class MIRACLEImputer(BaseImputer):
     def __init__(self, n_epochs: int = 399, batch_size: int = 32, lr: float = 1e-3, n_hidden: int = 32,
                  reg_lambda: float = 1.0, reg_beta: float = 1.0, reg_m: float = 1.0, window: int = 10,
                  seed_imputation: str = "mean", legacy_batches: bool = False, random_state: int | None = None,
-                 device: str = "auto"):
+                 device: str = "auto",
+                 standardize: bool = True, num_threads: int | None = 1):
         super().__init__(random_state=random_state, device=device)
+        self.standardize = standardize
+        self.num_threads = num_threads
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.lr = lr

@@ -177,8 +177,11 @@ class MIWAEImputer(BaseImputer):
 
     def __init__(self, n_epochs: int = 601, batch_size: int = 64, latent_dim: int | None = None, n_hidden: int = 128,
                  K: int = 20, L: int = 1000, lr: float = 1e-3, q_family: str = "student_t", imputation: str = "mean",
-                 activation: str = "relu", random_state: int | None = None, device: str = "auto"):
+                 activation: str = "relu", random_state: int | None = None, device: str = "auto",
+                 standardize: bool = True, num_threads: int | None = 1):
         super().__init__(random_state=random_state, device=device)
+        self.standardize = standardize
+        self.num_threads = num_threads
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.latent_dim = latent_dim

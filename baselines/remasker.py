@@ -153,8 +153,10 @@ class ReMaskerImputer(BaseImputer):
     def __init__(self, n_epochs: int = 600, batch_size: int = 64, embed_dim: int = 32, depth: int = 6,
                  decoder_depth: int = 4, num_heads: int = 4, mlp_ratio: float = 4.0, mask_ratio: float = 0.5,
                  base_lr: float = 1e-3, min_lr: float = 1e-5, warmup_epochs: int = 40, weight_decay: float = 0.01,
-                 random_state: int | None = None, device: str = "auto"):
+                 random_state: int | None = None, device: str = "auto",
+                 num_threads: int | None = 1):
         super().__init__(random_state=random_state, device=device)
+        self.num_threads = num_threads
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.embed_dim = embed_dim

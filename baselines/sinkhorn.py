@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from knewimp.base import BaseImputer, ImputationError, resolve_device, check_counts
+from knewimp.base import BaseImputer, ImputationError, as_float, check_counts, resolve_device
 from knewimp.progress import Progress
 
 
@@ -102,6 +102,9 @@ class SinkhornImputer(BaseImputer):
         The data-driven choice of ``blur`` (published: 0.5, 0.05, 2000).
     scaling : float
         eps-scaling factor of the Sinkhorn iterations.
+    random_state, device, standardize, num_threads
+        See :class:`knewimp.base.BaseImputer` (``standardize=True``: the divergence is computed
+        in z-scores of the observed entries; ``lr`` and ``noise`` are in those units).
 
     Fitted attributes: ``n_iter_``, ``batch_size_``, ``blur_``, ``losses_``.
     """
@@ -109,16 +112,7 @@ class SinkhornImputer(BaseImputer):
     def __init__(self, n_iter: int = 2000, batch_size: int = 128, lr: float = 1e-2, noise: float = 0.1,
                  blur: float | None = None, eps_quantile: float = 0.5, eps_mult: float = 0.05,
                  eps_max_points: int = 2000, scaling: float = 0.9, random_state: int | None = None,
-                 device: str = "auto"):
-        check_counts(n_iter=n_iter, batch_size=batch_size, eps_max_points=eps_max_points)
-        if blur is not None and not float(blur) > 0:
-            raise ValueError(f"blur must be > 0 or None (picked from the data), got {blur!r}")
-        if not 0 < float(eps_quantile) <= 1:
-            raise ValueError(f"eps_quantile must be in (0, 1], got {eps_quantile!r}")
-        if not 0 < float(scaling) < 1:
-            raise ValueError(f"scaling must be in (0, 1), got {scaling!r}")
-        if not float(lr) > 0 or not float(eps_mult) > 0:
-            raise ValueError(f"lr and eps_mult must be > 0, got lr={lr!r}, eps_mult={eps_mult!r}")
+                 device: str = "auto", standardize: bool = True, num_threads: int | None = 1):
         super().__init__(random_state=random_state, device=device)
         self.n_iter = n_iter
         self.batch_size = batch_size
@@ -129,6 +123,22 @@ class SinkhornImputer(BaseImputer):
         self.eps_mult = eps_mult
         self.eps_max_points = eps_max_points
         self.scaling = scaling
+        self.standardize = standardize
+        self.num_threads = num_threads
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_counts(n_iter=self.n_iter, batch_size=self.batch_size, eps_max_points=self.eps_max_points)
+        if self.blur is not None and not as_float(self.blur) > 0:
+            raise ValueError(f"blur must be > 0 or None (picked from the data), got {self.blur!r}")
+        if not 0 < as_float(self.eps_quantile) <= 1:
+            raise ValueError(f"eps_quantile must be in (0, 1], got {self.eps_quantile!r}")
+        if not 0 < as_float(self.scaling) < 1:
+            raise ValueError(f"scaling must be in (0, 1), got {self.scaling!r}")
+        if not as_float(self.lr) > 0 or not as_float(self.eps_mult) > 0:
+            raise ValueError(f"lr and eps_mult must be > 0, got lr={self.lr!r}, eps_mult={self.eps_mult!r}")
+        if not as_float(self.noise) >= 0:
+            raise ValueError(f"noise must be >= 0, got {self.noise!r}")
 
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch

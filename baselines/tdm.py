@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from knewimp.base import BaseImputer, ImputationError, resolve_device, check_counts
+from knewimp.base import BaseImputer, ImputationError, as_float, check_counts, resolve_device
 from knewimp.progress import Progress
 
 COSTS = ("euclidean", "sqeuclidean", "sqeuclidean_maxnorm")
@@ -47,6 +47,11 @@ class TDMImputer(BaseImputer):
         Standard deviation of the noise added to the column means at initialisation.
     clamp : float
         Soft clamp of the coupling log-scales.
+    random_state, device, standardize, num_threads
+        See :class:`knewimp.base.BaseImputer` (``standardize=True``: the transport runs in
+        z-scores of the observed entries; ``noise`` and ``lr`` are in those units).
+
+    Needs POT (``pip install POT``, or ``knewimp[bench]``) for its exact transport cost.
 
     Fitted attributes: ``n_iter_``, ``batch_size_``, ``width_``, ``losses_`` (per step),
     ``projector_`` (the trained RealNVP).
@@ -54,16 +59,8 @@ class TDMImputer(BaseImputer):
 
     def __init__(self, n_iter: int = 10_000, batch_size: int = 64, depth: int = 3, width: int | None = None,
                  cost: str = "euclidean", optimizer: str = "rmsprop", lr: float = 1e-2, noise: float = 0.1,
-                 clamp: float = 2.0, random_state: int | None = None, device: str = "auto"):
-        if cost not in COSTS:
-            raise ValueError(f"unknown cost {cost!r}; valid choices: {', '.join(COSTS)}")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
-        check_counts(n_iter=n_iter, batch_size=batch_size, depth=depth)
-        if width is not None and int(width) < 1:
-            raise ValueError(f"width must be >= 1 or None (= 2 * d), got {width!r}")
-        if not float(lr) > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+                 clamp: float = 2.0, random_state: int | None = None, device: str = "auto",
+                 standardize: bool = True, num_threads: int | None = 1):
         super().__init__(random_state=random_state, device=device)
         self.n_iter = n_iter
         self.batch_size = batch_size
@@ -74,6 +71,22 @@ class TDMImputer(BaseImputer):
         self.lr = lr
         self.noise = noise
         self.clamp = clamp
+        self.standardize = standardize
+        self.num_threads = num_threads
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.cost not in COSTS:
+            raise ValueError(f"unknown cost {self.cost!r}; valid choices: {', '.join(COSTS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
+        check_counts(n_iter=self.n_iter, batch_size=self.batch_size, depth=self.depth)
+        if self.width is not None and not as_float(self.width) >= 1:
+            raise ValueError(f"width must be >= 1 or None (= 2 * d), got {self.width!r}")
+        if not as_float(self.lr) > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not as_float(self.noise) >= 0 or not as_float(self.clamp) > 0:
+            raise ValueError(f"need noise >= 0 and clamp > 0, got noise={self.noise!r}, clamp={self.clamp!r}")
 
     def _cost_matrix(self, a, b):
         import torch
@@ -87,7 +100,11 @@ class TDMImputer(BaseImputer):
         return sq / sq.max()
 
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        import ot
+        try:
+            import ot
+        except ImportError:
+            raise ImportError("TDMImputer needs POT for its exact transport cost: pip install POT "
+                              "(or knewimp[bench])") from None
         import torch
 
         from baselines.realnvp import RealNVP

@@ -1,12 +1,27 @@
 """The one interface every imputer in this project follows, and the checks it shares.
 
-Library code only: nothing here knows about Hydra, records or the harness.
+Every imputer is a scikit-learn transformer (:class:`BaseImputer`): parameters are stored as
+given and validated when fitting, so ``get_params`` / ``set_params`` / ``clone`` / ``Pipeline``
+/ ``GridSearchCV`` work; ``set_output(transform="pandas")`` keeps column names and index.
+
+Library code only: nothing here knows about Hydra, records or the harness, and torch is imported
+only when a torch method runs.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
+from sklearn.utils._tags import TransformerTags
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+#: Constructor arguments that say how and where a method runs, not which method runs: the
+#: harness sets them itself (a cell's seed, its device, its thread count; data it has already
+#: standardised), so a method preset does not list them and they are not part of a cell's identity.
+RUNTIME_PARAMS = ("random_state", "device", "standardize", "num_threads")
 
 
 class ImputationError(RuntimeError):
@@ -27,11 +42,49 @@ def resolve_device(device: str | None = "auto") -> str:
     raise ValueError(f"unknown device {device!r}; valid choices: 'auto', 'cpu', 'cuda', 'cuda:N'")
 
 
-def check_counts(**counts: int) -> None:
+def check_counts(**counts) -> None:
     """Refuse any count argument below 1, naming it: ``check_counts(n_iter=n_iter, ...)``."""
     for name, value in counts.items():
-        if int(value) < 1:
+        try:
+            ok = int(value) >= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
             raise ValueError(f"{name} must be >= 1, got {value!r}")
+
+
+def as_float(value) -> float:
+    """``value`` as a float, or NaN (which fails every range test) when it is not a number."""
+    if isinstance(value, (bool, np.bool_)):
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Use ``n`` torch intra-op threads inside the block (None: leave torch's setting), then
+    restore torch's setting.
+
+    The methods here step small tensors many thousands of times; a second thread mostly adds
+    synchronisation (and, on a shared machine, contention), so one thread is their default.
+    """
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    if int(n) == before:
+        yield
+        return
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_missing_matrix(X) -> np.ndarray:
@@ -48,21 +101,62 @@ def check_missing_matrix(X) -> np.ndarray:
         raise ValueError(f"input must be a 2-D matrix (rows x columns), got shape {arr.shape}")
     if arr.shape[0] < 2 or arr.shape[1] < 1:
         raise ValueError(f"input needs at least 2 rows and 1 column, got shape {arr.shape}")
-    if np.isinf(arr).any():
-        raise ValueError("input contains +/-Inf; only NaN may mark a missing value")
-    empty = np.flatnonzero(np.isnan(arr).all(axis=0))
-    if empty.size:
-        raise ValueError(f"column(s) {empty.tolist()} are entirely missing; drop them before imputing")
+    _refuse_inf(arr)
+    _refuse_empty_columns(arr)
     return arr
 
 
-class BaseImputer:
-    """Scikit-learn style imputer: ``fit_transform(X)`` returns X with every NaN filled.
+def _refuse_inf(arr: np.ndarray) -> None:
+    if np.isinf(arr).any():
+        raise ValueError("input contains +/-Inf; only NaN may mark a missing value")
 
-    Subclasses implement ``_impute(X, mask)`` where ``X`` is a validated float64 copy with NaN
+
+def _refuse_empty_columns(arr: np.ndarray) -> None:
+    empty = np.flatnonzero(np.isnan(arr).all(axis=0))
+    if empty.size:
+        raise ValueError(f"column(s) {empty.tolist()} are entirely missing; drop them before imputing")
+
+
+@dataclass
+class ImputerTags(TransformerTags):
+    """scikit-learn's transformer tags plus ``transductive``: the imputation of a row depends on
+    the other rows imputed with it (see :meth:`BaseImputer.transform`)."""
+
+    transductive: bool = True
+
+
+class BaseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """A scikit-learn transformer that fills NaN entries; observed entries come back unchanged.
+
+    Subclasses implement ``_impute(X, mask)`` where ``X`` is a validated float64 matrix with NaN
     at ``mask`` (True = missing) and return a full matrix; this class merges the observed
     entries back bit-for-bit (``x_hat = m * x_obs + (1 - m) * prediction``) and refuses a
-    completion containing NaN or Inf.
+    completion containing NaN or Inf. Subclasses check their parameters in
+    ``_validate_params()`` (called by ``fit``, never by ``__init__``, which only stores them).
+
+    The methods are **transductive**: they impute the rows they are given jointly (a particle
+    flow, an optimal-transport match, a network trained on those rows), not by a learned
+    row-wise map. Hence:
+
+    * ``fit(X)`` imputes ``X`` and keeps it; ``fit_transform(X)`` returns that imputation.
+    * ``transform(X)`` on the matrix seen in ``fit`` returns the same imputation (so
+      ``fit(X).transform(X) == fit_transform(X)`` exactly).
+    * ``transform(X_new)`` on other rows imputes the union of the fitted rows and ``X_new``
+      afresh (same parameters and ``random_state``) and returns the rows of ``X_new``: the new
+      rows are imputed in the context of the fitted data, at the cost of a full run on the
+      union. Rows of ``X_new`` without NaN come back unchanged; a matrix without NaN costs
+      nothing. The fitted estimator is not changed.
+
+    Common parameters (in every subclass's constructor):
+
+    random_state : seed of every random draw (numpy and torch generators made from it).
+    device : ``"auto"`` (a CUDA GPU when one is visible), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    standardize : (where the method is not invariant to the columns' scales) impute in z-scores
+        of the observed entries, ``z = (x - mean_obs) / std_obs`` per column (std 0 -> 1), and
+        map the imputations back to the input units. On by default, so raw data are safe; the
+        benchmark harness turns it off because it passes data it has already standardised.
+    num_threads : (torch methods) torch intra-op threads while fitting; default 1, ``None``
+        leaves torch's setting. Torch's setting is restored afterwards.
     """
 
     #: True for imputers that never touch torch (numpy / scikit-learn): they run on the CPU
@@ -73,13 +167,25 @@ class BaseImputer:
         self.random_state = random_state
         self.device = device
 
+    # ------------------------------------------------------------------ scikit-learn protocol
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags = ImputerTags(preserves_dtype=["float64"])
+        return tags
+
+    def _validate_params(self) -> None:
+        """Refuse bad parameter values with one-line ValueErrors (subclasses extend this)."""
+        self.compute_device()
+        if "standardize" in self._get_param_names() and not isinstance(self.standardize, (bool, np.bool_)):
+            raise ValueError(f"standardize must be True or False, got {self.standardize!r}")
+        if "num_threads" in self._get_param_names() and self.num_threads is not None:
+            check_counts(num_threads=self.num_threads)
+
     def compute_device(self) -> str:
         """The device the imputation actually runs on; validates ``device`` either way."""
         resolved = resolve_device(self.device)
         return "cpu" if self.cpu_only else resolved
-
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_")}
 
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(self.random_state)
@@ -87,14 +193,34 @@ class BaseImputer:
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
-    def fit_transform(self, X, y=None) -> np.ndarray:
-        """Fill the NaN entries of ``X``; observed entries are returned unchanged."""
-        X = check_missing_matrix(X)
+    def _check_input(self, X, reset: bool) -> np.ndarray:
+        """X as a float64 copy; sets (``reset``) or checks ``n_features_in_`` / ``feature_names_in_``."""
+        try:
+            arr = validate_data(self, X, reset=reset, dtype=np.float64, order="C", ensure_all_finite=False, copy=True,
+                                ensure_min_samples=2 if reset else 1)
+        except ValueError as exc:
+            if "could not convert" not in str(exc):
+                raise
+            raise ValueError(f"input must be numeric (NaN for missing values): {exc}") from None
+        _refuse_inf(arr)
+        return arr
+
+    def _complete(self, X: np.ndarray) -> np.ndarray:
+        """The completion of the validated matrix ``X`` (fitted attributes of ``_impute`` set)."""
+        _refuse_empty_columns(X)
         mask = np.isnan(X)
         if not mask.any():
-            warnings.warn("input has no missing values; returning it unchanged", stacklevel=2)
-            return X
-        filled = np.asarray(self._impute(X.copy(), mask), dtype=np.float64)
+            warnings.warn("input has no missing values; returning it unchanged", stacklevel=3)
+            return X.copy()
+        scaled = bool(getattr(self, "standardize", False))
+        with torch_threads(getattr(self, "num_threads", None)):
+            if scaled:
+                mu = np.nanmean(X, axis=0)
+                sd = np.nanstd(X, axis=0)
+                sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+                filled = np.asarray(self._impute((X - mu) / sd, mask), dtype=np.float64) * sd + mu
+            else:
+                filled = np.asarray(self._impute(X.copy(), mask), dtype=np.float64)
         if filled.shape != X.shape:
             raise ImputationError(f"{type(self).__name__} returned shape {filled.shape}, expected {X.shape}")
         if not np.isfinite(filled[mask]).all():
@@ -102,3 +228,32 @@ class BaseImputer:
         out = X.copy()
         out[mask] = filled[mask]
         return out
+
+    def _fit(self, X) -> np.ndarray:
+        self._validate_params()
+        X = self._check_input(X, reset=True)
+        completed = self._complete(X)
+        self.fit_input_, self.fit_output_ = X, completed
+        return completed
+
+    def fit(self, X, y=None):
+        """Impute ``X`` (kept as ``fit_input_`` and ``fit_output_``); ``y`` is ignored."""
+        self._fit(X)
+        return self
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        """Fill the NaN entries of ``X``; observed entries are returned unchanged."""
+        return self._fit(X).copy()
+
+    def transform(self, X) -> np.ndarray:
+        """``X`` with its NaN entries filled: the fitted imputation when ``X`` is the fitted
+        matrix, else the rows of ``X`` from an imputation of (fitted rows + ``X``) (see the class
+        docstring)."""
+        check_is_fitted(self, "fit_output_")
+        X = self._check_input(X, reset=False)
+        if X.shape == self.fit_input_.shape and np.array_equal(X, self.fit_input_, equal_nan=True):
+            return self.fit_output_.copy()
+        if not np.isnan(X).any():
+            return X
+        union = clone(self)._fit(np.vstack([self.fit_input_, X]))
+        return union[len(self.fit_input_):]

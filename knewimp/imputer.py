@@ -51,6 +51,10 @@ _ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam defaults, used by the reference c
 _ADAM_EPS = 1e-8
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 class KnewImputer(BaseImputer):
     """KnewImp imputer (NeurIPS 2024), defaults = the authors' reference run script.
 
@@ -81,7 +85,9 @@ class KnewImputer(BaseImputer):
         current filled matrix (n x d, observed entries as given); its return value (a dict, e.g.
         MAE and WASS against a truth only the caller knows) is what gets recorded. None records
         the imputed values ``X_current[mask]`` themselves.
-    random_state, device : see :class:`knewimp.base.BaseImputer`.
+    random_state, device, standardize, num_threads : see :class:`knewimp.base.BaseImputer`
+        (``standardize=True``: the flow runs in z-scores of the observed entries, since the
+        bandwidth, step size and initial noise are in standardised units).
 
     Attributes set by ``fit_transform``: ``timings_`` (seconds for "score_fit" and
     "particle_steps", and "recording" with ``record_every``), ``dsm_losses_`` (last DSM loss of each outer iteration),
@@ -101,26 +107,10 @@ class KnewImputer(BaseImputer):
                  score_epochs: int = 200, n_steps: int = 500, step_size: float = 0.1,
                  hidden: Sequence[int] = (128, 128), init_noise: float = 0.1, dsm_sigma: float = 0.1,
                  integrator: str = "adam", dtype: str = "float64", block_size: int | None = None,
-                 random_state: int | None = None, device: str = "auto", kernel: str = "rbf",
-                 score_fit: str = "joint", record_every: int | None = None, callback=None):
+                 random_state: int | None = None, device: str = "auto", standardize: bool = True,
+                 num_threads: int | None = 1, kernel: str = "rbf", score_fit: str = "joint",
+                 record_every: int | None = None, callback=None):
         super().__init__(random_state=random_state, device=device)
-        if integrator not in INTEGRATORS:
-            raise ValueError(f"unknown integrator {integrator!r}; valid choices: {', '.join(INTEGRATORS)}")
-        if dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; valid choices: {', '.join(DTYPES)}")
-        if not bandwidth > 0:
-            raise ValueError(f"bandwidth must be > 0, got {bandwidth!r}")
-        if not (step_size > 0 and dsm_sigma > 0 and init_noise >= 0):
-            raise ValueError(f"need step_size > 0, dsm_sigma > 0, init_noise >= 0; got "
-                             f"{step_size!r}, {dsm_sigma!r}, {init_noise!r}")
-        for name, value in (("n_outer", n_outer), ("score_epochs", score_epochs), ("n_steps", n_steps)):
-            if int(value) != value or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        hidden = tuple(int(h) for h in hidden)
-        if not hidden or min(hidden) < 1:
-            raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden!r}")
-        if block_size is not None and (int(block_size) != block_size or block_size < 1):
-            raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
         self.bandwidth = bandwidth
         self.entropy_weight = entropy_weight
         self.n_outer = n_outer
@@ -133,11 +123,41 @@ class KnewImputer(BaseImputer):
         self.integrator = integrator
         self.dtype = dtype
         self.block_size = block_size
-        # stored as given; checked by _validate_options() when imputing (scikit-learn contract)
+        self.standardize = standardize
+        self.num_threads = num_threads
         self.kernel = kernel
         self.score_fit = score_fit
         self.record_every = record_every
         self.callback = callback
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.integrator not in INTEGRATORS:
+            raise ValueError(f"unknown integrator {self.integrator!r}; valid choices: {', '.join(INTEGRATORS)}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; valid choices: {', '.join(DTYPES)}")
+        if not _is_real(self.bandwidth) or not self.bandwidth > 0:
+            raise ValueError(f"bandwidth must be > 0, got {self.bandwidth!r}")
+        if not _is_real(self.entropy_weight):
+            raise ValueError(f"entropy_weight must be a real number, got {self.entropy_weight!r}")
+        if not (all(_is_real(v) for v in (self.step_size, self.dsm_sigma, self.init_noise))
+                and self.step_size > 0 and self.dsm_sigma > 0 and self.init_noise >= 0):
+            raise ValueError(f"need step_size > 0, dsm_sigma > 0, init_noise >= 0; got "
+                             f"{self.step_size!r}, {self.dsm_sigma!r}, {self.init_noise!r}")
+        for name in ("n_outer", "score_epochs", "n_steps"):
+            value = getattr(self, name)
+            if not _is_real(value) or int(value) != value or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        try:
+            widths = [int(h) for h in self.hidden]
+        except (TypeError, ValueError):
+            widths = []
+        if not widths or min(widths) < 1:
+            raise ValueError(f"hidden must be a non-empty list of positive widths, got {self.hidden!r}")
+        bs = self.block_size
+        if bs is not None and (not _is_real(bs) or int(bs) != bs or bs < 1):
+            raise ValueError(f"block_size must be a positive integer or None, got {bs!r}")
+        self._validate_options()
 
     def _validate_options(self) -> None:
         """Refuse bad experiment options, naming the parameter, its value and the valid choices."""
@@ -166,7 +186,8 @@ class KnewImputer(BaseImputer):
         rng = self._rng()
         gen = torch.Generator(device=device).manual_seed(int(rng.integers(0, 2**63 - 1)))
         Xf = torch.as_tensor(self._initial_fill(X, mask, rng), dtype=DTYPES[self.dtype], device=device)
-        net = EnergyMLP(X.shape[1], self.hidden, generator=gen, dtype=DTYPES[self.dtype], device=device)
+        hidden = tuple(int(h) for h in self.hidden)
+        net = EnergyMLP(X.shape[1], hidden, generator=gen, dtype=DTYPES[self.dtype], device=device)
         return Xf, net, gen
 
     def _fit_score(self, net: EnergyMLP, Xf: torch.Tensor, gen: torch.Generator, outer: int, **kw) -> float:

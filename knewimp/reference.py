@@ -81,6 +81,11 @@ class ReferenceKnewImputer(KnewImputer):
         super().__init__(**params)
         self.implementation = implementation
 
+    @classmethod
+    def _get_param_names(cls):
+        # KnewImputer's parameters arrive through **params; name them for get_params / clone
+        return sorted({*KnewImputer._get_param_names(), "implementation"})
+
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         impl = self.implementation
         Xf, net, gen = self._start(X, mask)

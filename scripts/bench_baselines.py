@@ -73,6 +73,7 @@ def main(argv=None) -> int:
     from hydra.utils import get_class
 
     from baselines.mean import MeanImputer
+    from knewimp.harness.methods import runtime_arguments
     from knewimp.protocol.metrics import mae
 
     from threadpoolctl import threadpool_limits
@@ -94,7 +95,8 @@ def main(argv=None) -> int:
                 print(f"| {method} | {preset} | (no such preset) | | |")
                 continue
             target, params = compose_method(method, preset, args.set)
-            imputer = get_class(target)(**params, random_state=args.seed, device=args.device)
+            cls = get_class(target)
+            imputer = cls(**params, **runtime_arguments(cls, params, args.seed, args.device, args.threads))
             start = time.perf_counter()
             out = imputer.fit_transform(X_nan)
             seconds = time.perf_counter() - start

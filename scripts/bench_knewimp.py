@@ -90,7 +90,8 @@ def make_data(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
 
 def run(Xm, mask, X, impl: Implementation, args, steps=None, epochs=None) -> dict:
     params = dict(n_steps=steps or args.steps, score_epochs=args.epochs if epochs is None else epochs,
-                  n_outer=args.outer, dtype=args.dtype, block_size=args.block_size, random_state=args.seed, device="cpu")
+                  n_outer=args.outer, dtype=args.dtype, block_size=args.block_size, random_state=args.seed, device="cpu",
+                  standardize=False)  # the data above are standardised already
     imp = KnewImputer(**params) if impl == FAST else ReferenceKnewImputer(impl, **params)
     before = current_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()

@@ -6,6 +6,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 
 from knewimp import vocab
+from knewimp.base import RUNTIME_PARAMS
 from knewimp.harness.identity import META_KEYS, method_params
 from knewimp.harness.run import valid_choices
 from knewimp.harness.sweep import expected_cells
@@ -55,8 +56,9 @@ def test_every_preset_builds_its_imputer_and_names_itself(choice):
 @pytest.mark.parametrize("method", METHODS)
 def test_a_method_config_mirrors_its_constructor(method):
     """One preset file per method is complete (the others state differences on top of it): it
-    holds every constructor argument but random_state and device, nothing else, at the
-    constructor's defaults."""
+    holds every constructor argument but the runtime ones the harness sets (random_state, device,
+    standardize, num_threads; a preset may still fix one, as the diffusion presets fix
+    num_threads), nothing else, at the constructor's defaults."""
     (choice,) = [p for p in PRESETS if p.startswith(method + "/")
                  and "\ndefaults:" not in "\n" + (CONFIGS / "method" / f"{p}.yaml").read_text()]
     cfg = _compose([f"method={choice}"])
@@ -64,7 +66,8 @@ def test_a_method_config_mirrors_its_constructor(method):
     signature = inspect.signature(cls.__init__)
     # arguments added after records existed, which the class lets the complete preset omit
     optional = set(getattr(cls, "config_optional", ())) - set(cfg.method)
-    arguments = {name for name in signature.parameters if name not in ("self", "random_state", "device", *optional)}
+    arguments = {name for name in signature.parameters
+                 if name != "self" and name not in optional and (name not in RUNTIME_PARAMS or name in cfg.method)}
     assert set(cfg.method) - set(META_KEYS) == arguments
     defaults = {k: p.default for k, p in signature.parameters.items() if k in arguments}
     values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in method_params(cfg.method).items()}

@@ -134,13 +134,14 @@ def test_schedule_and_milestones():
         make_schedule(10, kind="cosine")
 
 
-def test_bad_arguments_are_refused():
+def test_bad_arguments_are_refused_at_fit():
+    Xm = mcar(low_rank_matrix(n=20, d=3))[0]
     with pytest.raises(ValueError, match="target_strategy"):
-        CSDITImputer(target_strategy="half")
+        CSDITImputer(target_strategy="half").fit(Xm)
     with pytest.raises(ValueError, match="schedule"):
-        MissDiffImputer(schedule="cosine")
+        MissDiffImputer(schedule="cosine").fit(Xm)
     with pytest.raises(ValueError, match="n_steps"):
-        MissDiffImputer(n_steps=0)
+        MissDiffImputer(n_steps=0).fit(Xm)
 
 
 def test_diverged_reverse_chain_is_an_error_not_a_number():

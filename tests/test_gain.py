@@ -53,6 +53,6 @@ def test_seed_changes_result(synthetic):
 
 
 @pytest.mark.parametrize("kw", [dict(n_iter=0), dict(batch_size=0), dict(hint_rate=1.5), dict(alpha=-1), dict(lr=0)])
-def test_bad_arguments(kw):
-    with pytest.raises(ValueError):
-        GAINImputer(**kw)
+def test_bad_arguments(kw, synthetic):
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        GAINImputer(**kw).fit(synthetic[1])

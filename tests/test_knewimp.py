@@ -16,8 +16,9 @@ def quick_params() -> dict:
 
 
 def quick(**overrides) -> KnewImputer:
+    """The quick preset as the harness builds it: the test data are already standardised."""
     params = quick_params()
-    params.update(device="cpu", **overrides)
+    params.update(device="cpu", standardize=False, **overrides)
     return KnewImputer(**params)
 
 
@@ -63,7 +64,7 @@ def test_fast_path_equals_reference_style_computation(small):
     column loop, all rows) gives the same imputation up to rounding."""
     _, Xm, mask = small
     fast = quick(random_state=3, block_size=7)
-    ref = ReferenceKnewImputer(**quick_params(), random_state=3, device="cpu")
+    ref = ReferenceKnewImputer(**quick_params(), random_state=3, device="cpu", standardize=False)
     a, b = fast.fit_transform(Xm), ref.fit_transform(Xm)
     np.testing.assert_allclose(a[mask], b[mask], rtol=1e-8, atol=1e-9)
     assert not np.allclose(a[mask], np.nanmean(Xm, axis=0)[np.nonzero(mask)[1]], atol=1e-3)
@@ -122,6 +123,8 @@ def test_bad_input_refused(small):
     ({"n_steps": 2.5}, "n_steps"),
     ({"block_size": 0}, "block_size"),
 ])
-def test_bad_parameters_refused(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        KnewImputer(**kwargs)
+def test_bad_parameters_refused_at_fit(kwargs, match, small):
+    imputer = KnewImputer(**kwargs)  # stored as given (scikit-learn's contract) ...
+    assert imputer.get_params()[next(iter(kwargs))] == next(iter(kwargs.values()))
+    with pytest.raises(ValueError, match=match):  # ... and refused when fitting
+        imputer.fit(small[1])

@@ -16,7 +16,8 @@ from knewimp.score import EnergyMLP, dsm_loss, fit_score
 
 def quick(**overrides) -> KnewImputer:
     params = preset_params("knewimp/quick")[1]
-    params.update(device="cpu", n_steps=20, score_epochs=10, **overrides)
+    params.update(device="cpu", n_steps=20, score_epochs=10, standardize=False)  # the flow in the given units
+    params.update(overrides)
     return KnewImputer(**params)
 
 

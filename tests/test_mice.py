@@ -43,9 +43,9 @@ def test_single_chain_stops_early(synthetic):
 
 
 @pytest.mark.parametrize("kw", [dict(n_chains=0), dict(max_iter=0), dict(tol=0), dict(sample_posterior="yes")])
-def test_bad_arguments(kw):
-    with pytest.raises(ValueError):
-        MICEImputer(**kw)
+def test_bad_arguments(kw, synthetic):
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        MICEImputer(**kw).fit(synthetic[1])
 
 
 def test_bad_device(synthetic):

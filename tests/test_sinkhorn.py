@@ -61,5 +61,5 @@ def test_batch_rule_and_bad_arguments(synthetic):
     imp.fit_transform(Xm[:100])
     assert imp.batch_size_ == 32  # largest power of two <= n // 2, as MissingDataOT
     for kw in (dict(n_iter=0), dict(scaling=1.0), dict(blur=-1.0), dict(eps_quantile=0)):
-        with pytest.raises(ValueError):
-            SinkhornImputer(**kw)
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            SinkhornImputer(**kw).fit(Xm)

@@ -63,12 +63,13 @@ def test_realnvp_does_not_touch_the_global_rng():
     assert torch.equal(state, torch.get_rng_state())
 
 
-def test_bad_arguments():
+def test_bad_arguments(synthetic):
+    Xm = synthetic[1]
     with pytest.raises(ValueError, match="valid choices: euclidean, sqeuclidean, sqeuclidean_maxnorm"):
-        TDMImputer(cost="manhattan")
+        TDMImputer(cost="manhattan").fit(Xm)
     with pytest.raises(ValueError, match="valid choices: rmsprop, adam"):
-        TDMImputer(optimizer="sgd")
+        TDMImputer(optimizer="sgd").fit(Xm)
     with pytest.raises(ValueError, match="n_iter"):
-        TDMImputer(n_iter=0)
+        TDMImputer(n_iter=0).fit(Xm)
     with pytest.raises(ValueError, match="at least 2 columns"):
         TDMImputer(n_iter=1).fit_transform(np.array([[1.0], [np.nan], [2.0], [3.0], [4.0]]))

@@ -6,33 +6,18 @@ imputations per row in batched reverse diffusion and returns their per-entry med
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from knewimp.base import BaseImputer, ImputationError, resolve_device
+from knewimp.base import BaseImputer, ImputationError, as_float, resolve_device, torch_threads
 
 from .network import DiffusionNet
 from .sample import ancestral_sample, default_chunk
 from .schedule import SCHEDULES, Schedule, make_schedule
 from .train import train
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Use ``n`` intra-op threads inside the block (None: leave PyTorch's setting), then restore."""
-    if n is None or int(n) == torch.get_num_threads():
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def standardise(X: np.ndarray, device="cpu") -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
@@ -73,7 +58,8 @@ class DiffusionImputer(BaseImputer):
 
     Data are standardised inside with the observed column means and standard deviations, so
     the placeholder 0 of a missing entry is its column's observed mean; results are returned
-    in input units. Defaults are the published TabCSDI settings.
+    in input units (so there is no ``standardize`` parameter). Defaults are the published TabCSDI
+    settings.
     """
 
     phase = "diffusion"
@@ -109,13 +95,16 @@ class DiffusionImputer(BaseImputer):
         self.n_samples = n_samples
         self.sample_chunk = sample_chunk
         self.num_threads = num_threads
-        if schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {schedule!r}; valid choices: {', '.join(SCHEDULES)}")
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; valid choices: {', '.join(SCHEDULES)}")
         for name in ("n_layers", "channels", "n_heads", "ff_dim", "n_steps", "epochs", "batch_size", "n_samples"):
-            if int(getattr(self, name)) < 1:
+            if not as_float(getattr(self, name)) >= 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if not 0.0 <= as_float(self.dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
     # --- what a method supplies -------------------------------------------------------------
     def batch_loss(self, net: DiffusionNet, Z: torch.Tensor, observed: torch.Tensor,

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import torch
 
+from knewimp.base import as_float
+
 from .core import DiffusionImputer
 from .network import DiffusionNet
 from .schedule import Schedule
@@ -73,10 +75,13 @@ class CSDITImputer(DiffusionImputer):
                          lr_milestones, lr_gamma, n_samples, sample_chunk, num_threads, random_state, device)
         self.target_strategy = target_strategy
         self.target_ratio = target_ratio
-        if target_strategy not in TARGET_STRATEGIES:
-            raise ValueError(f"unknown target_strategy {target_strategy!r}; valid choices: fixed, random")
-        if not 0.0 < float(target_ratio) <= 1.0:
-            raise ValueError(f"target_ratio must be in (0, 1], got {target_ratio!r}")
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.target_strategy not in TARGET_STRATEGIES:
+            raise ValueError(f"unknown target_strategy {self.target_strategy!r}; valid choices: fixed, random")
+        if not 0.0 < as_float(self.target_ratio) <= 1.0:
+            raise ValueError(f"target_ratio must be in (0, 1], got {self.target_ratio!r}")
 
     def batch_loss(self, net, Z, observed, schedule):
         T = schedule.n_steps

@@ -49,8 +49,13 @@ def estimate_cells(config: DictConfig, compose_fn=None) -> dict[str, float | Non
     cells that will run (no ok record, or ``force``)."""
     fixed, sweeps = sweep_overrides(config)
     if compose_fn is None:
+        # the running Hydra's repository was built before a command-line hydra.searchpath (a
+        # user's own method configs) applied, so each composition names it again
+        searchpath = list(config.hydra.get("searchpath") or [])
+        extra = [f"hydra.searchpath=[{','.join(searchpath)}]"] if searchpath else []
+
         def compose_fn(overrides):
-            return compose(config_name=config.hydra.job.config_name, overrides=overrides)
+            return compose(config_name=config.hydra.job.config_name, overrides=[*overrides, *extra])
     have = {r["cell_id"]: r for r in records.iter_records(config.results_dir)}
     model = CostModel(list(have.values()), resolve_device(config.get("device")))
     plan: dict[str, float | None] = {}

@@ -18,10 +18,11 @@ from knewimp.base import resolve_device
 from knewimp.harness import records
 from knewimp.harness.cost import CostModel
 from knewimp.harness.deadline import hold_reason, parse_stop_at
+from knewimp.harness.methods import runtime_arguments
 from knewimp.harness.identity import IDENTITY_FIELDS, cell_id, cell_identity
 from knewimp.harness.provenance import code_changed, git_commit, package_versions
 from knewimp.protocol import metrics
-from knewimp.protocol.cell_input import make_cell_input
+from knewimp.protocol.cell_input import make_cell_input, mask_digest
 from knewimp.protocol.datasets import DataError
 from knewimp.vocab import MECHANISMS
 
@@ -76,7 +77,8 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
     except DataError as exc:
         raise UserError(str(exc)) from None
     record: dict[str, Any] = dict(schema=records.SCHEMA_VERSION, cell_id=cid, **identity, n=int(X.shape[0]),
-                                  d=int(X.shape[1]), realised_missing_rate=float(mask.mean()), started_at=_now(),
+                                  d=int(X.shape[1]), realised_missing_rate=float(mask.mean()),
+                                  mask_digest=mask_digest(mask), started_at=_now(),
                                   host=platform.node(), versions=package_versions(), git_commit=git_commit())
     _set_threads(cfg.get("threads"))
     record["threads"] = cfg.get("threads")
@@ -84,7 +86,8 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
     log.info("cell %s: n=%d d=%d, missing %.3f", cid, X.shape[0], X.shape[1], mask.mean())
     t0 = time.perf_counter()
     try:
-        imputer = imputer_cls(**params, random_state=int(cfg.seed), device=cfg.device)
+        imputer = imputer_cls(**params, **runtime_arguments(imputer_cls, params, int(cfg.seed), cfg.device,
+                                                            cfg.get("threads")))
         record["device"] = _device_of(imputer)
         _attach_trajectory_metrics(imputer, X, mask, cfg.wass_max_rows)
         t0 = time.perf_counter()

@@ -3,12 +3,16 @@
     knewimp-run dataset=cc mechanism=mar method=mice/single seed=3
     knewimp-run -m dataset=bt,cc mechanism=mcar,mar method=mean/published,mice/single seed=0,1,2
     knewimp-run -m experiment=reproduce
+    knewimp-run -m experiment=reproduce method=mine/published 'hydra.searchpath=[file:///home/me/conf]'
 
 A cell whose record says ``ok`` is skipped (resume) unless ``force=true``; a failed cell is retried.
 """
 from __future__ import annotations
 
+import importlib.resources
 import sys
+from pathlib import Path
+from typing import Sequence
 
 import hydra
 from omegaconf import DictConfig
@@ -30,10 +34,35 @@ def _main(cfg: DictConfig) -> float | None:
     return record.get("mae")
 
 
-def valid_choices(group: str) -> list[str]:
-    """The options of a config group, e.g. ``tdm/paper`` for ``method``."""
-    folder = CONFIG_DIR / group
-    return sorted(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
+def valid_choices(group: str, config_dirs: Sequence[Path] = ()) -> list[str]:
+    """The options of a config group, e.g. ``tdm/paper`` for ``method``, in the package's configs
+    and in ``config_dirs`` (folders added to Hydra's search path)."""
+    found = set()
+    for root in (CONFIG_DIR, *config_dirs):
+        folder = Path(root) / group
+        found.update(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
+    return sorted(found)
+
+
+def searchpath_dirs(overrides: list) -> list[Path] | None:
+    """The folders a ``hydra.searchpath=[file:///...,pkg://...]`` override adds (a user's own
+    method and experiment configs); None when one cannot be located (it is then Hydra's to judge)."""
+    dirs = []
+    for o in overrides:
+        if o.key_or_group != "hydra.searchpath" or o.value() is None:
+            continue
+        value = o.value()
+        for entry in value if isinstance(value, list) else [value]:
+            entry = str(entry)
+            if entry.startswith("pkg://"):
+                package, _, sub = entry[len("pkg://"):].partition("/")
+                try:
+                    dirs.append(Path(str(importlib.resources.files(package))) / sub)
+                except (ModuleNotFoundError, TypeError, ValueError):
+                    return None
+            else:
+                dirs.append(Path(entry.removeprefix("file://")))
+    return dirs
 
 
 def _choices(overrides: list, key: str) -> list[str]:
@@ -52,8 +81,11 @@ def check_choices(argv: list[str]) -> str | None:
         overrides = OverridesParser.create().parse_overrides([a for a in argv if "=" in a and not a.startswith("-")])
     except Exception:  # Hydra itself reports malformed overrides
         return None
+    extra = searchpath_dirs(overrides)
+    if extra is None:
+        return None
     for group in CHOICE_GROUPS:
-        valid = valid_choices(group)
+        valid = valid_choices(group, extra)
         for choice in _choices(overrides, group):
             if choice not in valid:
                 hint = ""

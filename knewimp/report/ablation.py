@@ -40,10 +40,12 @@ SENSITIVITY: dict[str, tuple[Callable[[dict], float], str]] = {
 
 
 def _defaults() -> dict[str, Any]:
+    from knewimp.base import RUNTIME_PARAMS
     from knewimp.imputer import KnewImputer
 
     params = KnewImputer().get_params()
-    params.pop("random_state"), params.pop("device")
+    for name in RUNTIME_PARAMS:  # set by the harness, never part of a record's params
+        params.pop(name)
     params["hidden"] = list(params["hidden"])
     return params
 

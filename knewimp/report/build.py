@@ -28,6 +28,7 @@ from pathlib import Path
 from knewimp.harness.status import grid_status
 from knewimp.harness.records import load_records
 from knewimp.report import ablation, experiments, paper, readme
+from knewimp.report.selection import MaskMismatch
 from knewimp.report.tables import write_tables
 
 #: (experiment, status file) of the grids whose records live in the main results folder.
@@ -78,7 +79,11 @@ def main(argv=None) -> int:
     ap.add_argument("--results-dir", default="results")
     ap.add_argument("--out", default=None, help="write everything here instead of over the committed files")
     args = ap.parse_args(argv)
-    build(args.results_dir, args.out)
+    try:
+        build(args.results_dir, args.out)
+    except MaskMismatch as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 from knewimp.vocab import DATASETS as DATASET_ORDER, MECHANISMS as MECHANISM_ORDER, METHOD_ORDER, TEST_PRESETS
 
-RECORD_FIELDS = ("cell_id", "dataset", "mechanism", "missing_rate", "realised_missing_rate", "seed",
+RECORD_FIELDS = ("cell_id", "dataset", "mechanism", "missing_rate", "realised_missing_rate", "mask_digest", "seed",
                  "method", "preset", "params", "n", "d", "status", "error", "mae", "rmse", "wass",
                  "wass_method", "fit_seconds", "device", "versions", "git_commit", "started_at",
                  "finished_at")
@@ -71,6 +71,30 @@ def column_labels(columns: Iterable[Column]) -> dict[Column, str]:
     return {c: c.method if len(presets[c.method]) == 1 else f"{c.method} ({c.preset})" for c in columns}
 
 
+class MaskMismatch(ValueError):
+    """Records of the same cell were computed on different masks: their columns are not comparable."""
+
+
+def check_mask_digests(records: Iterable[dict]) -> None:
+    """Refuse records of one (dataset, mechanism, missing rate, seed) whose ``mask_digest``
+    differ: their methods did not see the same missing entries (other data, amputation code or
+    version), so a table must not put them side by side. Records without a digest (written
+    before records carried one) are not checked."""
+    seen: dict[tuple, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r.get("mask_digest"):
+            key = (r["dataset"], r["mechanism"], float(r["missing_rate"]), int(r["seed"]))
+            seen[key][r["mask_digest"]].append(f"{r['method']} ({r['preset']})")
+    clashes = {k: v for k, v in seen.items() if len(v) > 1}
+    if clashes:
+        (ds, mech, rate, seed), by_digest = next(iter(sorted(clashes.items())))
+        detail = "; ".join(f"mask {d}: {', '.join(sorted(cols))}" for d, cols in sorted(by_digest.items()))
+        raise MaskMismatch(
+            f"records of the same cell were computed on different masks ({len(clashes)} cell(s); first: "
+            f"{ds} {mech} rate {rate:g} seed {seed}: {detail}); their columns cannot be compared. "
+            "Recompute the odd records here, or tabulate their folders separately")
+
+
 @dataclass
 class Selection:
     """The records that enter the tables and why the others did not."""
@@ -111,7 +135,8 @@ def _malformation(rec: dict) -> str | None:
 
 
 def select_records(records: list[dict], missing_rate: float = 0.3, include_quick: bool = False) -> Selection:
-    """Keep records at ``missing_rate`` (not ``quick`` presets unless asked), one per cell.
+    """Keep records at ``missing_rate`` (not ``quick`` presets unless asked), one per cell;
+    raise :class:`MaskMismatch` when kept records of one cell carry different mask digests.
 
     Two records of the same (dataset, mechanism, seed, method, preset) can exist when they were run
     with different parameters (e.g. a CLI override); the table keeps one: an ok record over a failed
@@ -135,6 +160,7 @@ def select_records(records: list[dict], missing_rate: float = 0.3, include_quick
         kept.append(group[0])
         for other in group[1:]:
             excluded[record_key(other)] = f"superseded by {group[0].get('cell_id')}"
+    check_mask_digests(kept)
     return Selection(kept, excluded, missing_rate, include_quick)
 
 

@@ -34,8 +34,8 @@ from knewimp.harness.records import load_records
 from knewimp.report.cells import build_table
 from knewimp.report.headline import render_headline
 from knewimp.report.claims import CLAIM_CSV_FIELDS, claim_rows, compute_claims, render_claims_markdown
-from knewimp.report.selection import (Column, all_records_rows, column_labels, columns_in, mechanisms_in,
-                                resolve_reference, select_records)
+from knewimp.report.selection import (Column, MaskMismatch, all_records_rows, column_labels, columns_in,
+                                      mechanisms_in, resolve_reference, select_records)
 from knewimp.report.ranks import RANK_CSV_FIELDS, compute_ranks, rank_rows, render_ranks_markdown
 from knewimp.report.render import DAGGER, TABLE_CSV_FIELDS, render_latex, render_markdown, table_rows
 from knewimp.report.pages import render_failed, render_index
@@ -132,8 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 0 < args.missing_rate < 1:
         ap.error(f"--missing-rate {args.missing_rate} must lie in (0, 1)")
-    write_tables(args.results_dir, args.out, args.missing_rate, args.reference, args.include_quick,
-                 args.figures_out, not args.no_figures)
+    try:
+        write_tables(args.results_dir, args.out, args.missing_rate, args.reference, args.include_quick,
+                     args.figures_out, not args.no_figures)
+    except MaskMismatch as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
