@@ -3,6 +3,8 @@
 #   make reproduce   the paper's grid (resumable), then tables, figures and the README's numbers
 #   make faithful    TDM and GAIN at their published settings on the same grid (extra table columns)
 #   make ablation    the entropy-weight ablation and the sensitivity sweep on cc
+#   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
+#   make runtime     runtime against N and D (scripts/bench_runtime.py, resumable), then tables
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
 #   make tables      tables, figures, grid status, README and docs/results.md from the records
 # Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
@@ -31,7 +33,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test reproduce faithful quick ablation tables clean-venv
+.PHONY: install test reproduce faithful quick ablation toys runtime tables clean-venv
 
 install: $(STAMP)
 
@@ -60,6 +62,15 @@ quick: $(STAMP)
 ablation: $(STAMP)
 	$(RUN) -m experiment=ablation_entropy $(LAUNCH) $(DEADLINE)
 	$(RUN) -m experiment=sensitivity $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables
+
+toys: $(STAMP)
+	$(RUN) -m experiment=toys $(LAUNCH) $(DEADLINE)
+	test -f results/toys/points.npz || $(PY) scripts/toys_points.py --out results/toys/points.npz
+	$(MAKE) tables
+
+runtime: $(STAMP)
+	$(PY) scripts/bench_runtime.py --out results/runtime/runtime.json
 	$(MAKE) tables
 
 tables: $(STAMP)

@@ -20,7 +20,7 @@ from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells
 
 MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick",
-                "ablation_entropy": "ablation", "sensitivity": "ablation"}
+                "ablation_entropy": "ablation", "sensitivity": "ablation", "toys": "toys"}
 
 
 def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tuple[str, dict]:

@@ -4,8 +4,12 @@
    (:mod:`knewimp.report.tables`);
 2. the ablation and sensitivity tables and figures of ``results/ablation/runs``
    (:mod:`knewimp.report.ablation`);
-3. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
-4. the README and docs/results.md, whose marked blocks are copied from the tables
+3. the toys table and figure of ``results/toys`` (:mod:`knewimp.report.toys`), the runtime table
+   and figure of ``results/runtime/runtime.json`` (:mod:`knewimp.report.runtime`), each skipped
+   when its input is absent, and the Dirichlet illustration (:mod:`knewimp.report.dirichlet`,
+   computed, no input);
+4. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
+5. the README, docs/results.md and docs/experiments.md, whose marked blocks are copied from the tables
    (:mod:`knewimp.report.readme`).
 
     python -m knewimp.report.build [--results-dir results] [--out DIR] [--jobs 2]
@@ -22,13 +26,13 @@ import sys
 from pathlib import Path
 
 from knewimp.harness.status import grid_status
-from knewimp.report import ablation, readme
+from knewimp.report import ablation, dirichlet, readme, runtime, toys
 from knewimp.report.tables import write_tables
 
 #: (experiment, status file) of the grids whose records live in the main results folder.
 GRID_EXPERIMENTS = (("reproduce", "grid_status.md"), ("faithful", "grid_status_faithful.md"))
 #: Documents with <!-- results:NAME --> blocks, relative to the project root.
-DOCUMENTS = ("README.md", "docs/results.md")
+DOCUMENTS = ("README.md", "docs/results.md", "docs/experiments.md")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -42,6 +46,9 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     ablation_dir = Path(ablation_dir) if ablation_dir is not None else results_dir / "ablation"
     if (ablation_dir / "runs").is_dir():
         ablation.main(["--results-dir", str(ablation_dir), "--out", str(out)])
+    toys.build(results_dir / "toys", out, log=log)
+    runtime.build(results_dir / "runtime" / "runtime.json", out, log=log)
+    dirichlet.build(out, log=log)
     for experiment, name in GRID_EXPERIMENTS:
         report, _ = grid_status(experiment, results_dir, jobs)
         (tables / name).write_text(report)
