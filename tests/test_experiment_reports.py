@@ -99,7 +99,7 @@ def test_runtime_build_writes_table_and_figure_and_skips_without_json(tmp_path):
     assert runtime.build(tmp_path / "absent.json", tmp_path / "out", log=lambda *a: None) == []
     written = runtime.build(_runtime_json(tmp_path / "rt.json"), tmp_path / "out", log=lambda *a: None)
     assert sorted(p.name for p in written) == ["runtime.csv", "runtime.md", "runtime_scaling.png"]
-    assert "| knewimp (paper) | float64 | cpu | total | N | 3 | 100-400 | 2.00 | 4.00 |" in \
+    assert "| knewimp (paper) | float64 | cpu | total | N | 3 | 100-400 | 2.00 | 4 |" in \
         (tmp_path / "out" / "tables" / "runtime.md").read_text()
 
 

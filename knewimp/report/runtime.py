@@ -107,7 +107,7 @@ def write_table(rows: list[dict], data: dict, stem: Path) -> list[Path]:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         b = "-" if math.isnan(r["exponent"]) else f"{r['exponent']:.2f}"
-        t = "-" if math.isnan(r["seconds_at_fixed"]) else f"{r['seconds_at_fixed']:.2f}"
+        t = "-" if math.isnan(r["seconds_at_fixed"]) else f"{r['seconds_at_fixed']:.3g}"
         lines.append(f"| {r['method']} ({r['preset']}) | {r['dtype']} | {r['device']} | {r['phase']} | "
                      f"{r['axis'].upper()} | {r['points']} | {r['x_min']}-{r['x_max']} | {b} | {t} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
@@ -131,9 +131,10 @@ def figure(data: dict, path: Path) -> Path:
                 xt = [(x, seconds(m, phase)) for x, m in pts if seconds(m, phase) is not None]
                 if xt:
                     x, t = zip(*xt)
+                    b = exponent(x, t)
                     ax.plot(x, t, marker="os"[device.startswith("cuda")], color=f"C{i}",
                             ls="--" if dtype == "float32" else "-",
-                            label=f"{name}, {dtype}, {device} (b {exponent(x, t):.2f})")
+                            label=f"{name}, {dtype}, {device}" + ("" if math.isnan(b) else f" (b {b:.2f})"))
         ax.set_title(f"KnewImp ({data['fixed_d'] if axis == 'n' else data['fixed_n']} "
                      f"{'columns' if axis == 'n' else 'rows'})", fontsize=10)
         ax = axes[1, col]
@@ -144,9 +145,13 @@ def figure(data: dict, path: Path) -> Path:
                 ax.plot(x, t, marker="os"[device.startswith("cuda")], color=f"C{j % 10}",
                         label=f"{method}/{preset}" + ("" if device == "cpu" else f" {device}"))
         ax.set_title("every method, total", fontsize=10)
+        ticks = sorted({m[axis] for m in data["measurements"]})
         for ax in axes[:, col]:
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([str(v) for v in ticks])
+            ax.minorticks_off()
             ax.set_xlabel(label)
             ax.set_ylabel("seconds (CPU, 1 thread)")
             ax.grid(alpha=0.3, which="both")
