@@ -8,6 +8,8 @@
 #   make kernels     KnewImp with the five other kernels (paper Table F.6), 600 cells
 #   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells (90 recorded)
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
+#   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
+#   make runtime     runtime against N and D (scripts/bench_runtime.py, resumable), then tables
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
 #   make tables      tables, figures, grid status, README and docs/results.md from the records
 # Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
@@ -36,7 +38,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test reproduce faithful paper_text quick ablation ablation-ner-joint kernels sensitivity-paper convergence tables clean-venv
+.PHONY: install test reproduce faithful paper_text quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime tables clean-venv
 
 install: $(STAMP)
 
@@ -85,6 +87,15 @@ sensitivity-paper: $(STAMP)
 
 convergence: $(STAMP)
 	$(RUN) -m experiment=convergence $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables
+
+toys: $(STAMP)
+	$(RUN) -m experiment=toys $(LAUNCH) $(DEADLINE)
+	test -f results/toys/points.npz || $(PY) scripts/toys_points.py --out results/toys/points.npz
+	$(MAKE) tables
+
+runtime: $(STAMP)
+	$(PY) scripts/bench_runtime.py --out results/runtime/runtime.json
 	$(MAKE) tables
 
 tables: $(STAMP)

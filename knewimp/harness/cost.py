@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import lsq_linear
 
-from knewimp.protocol.datasets import SPECS
+from knewimp.protocol.datasets import dataset_shape
 
 MAX_EXPONENT = 2.0
 OVERHEAD_SECONDS = 1.0
@@ -69,7 +69,7 @@ class CostModel:
         kind = None if device is None else device_kind(device)
         for r in records:
             secs = cell_seconds(r)
-            if secs is not None and secs > 0 and r.get("dataset") in SPECS:
+            if secs is not None and secs > 0 and dataset_shape(r.get("dataset")) is not None:
                 col = (r["method"], r["preset"])
                 seen[col][r["dataset"]].append(secs)
                 if kind is not None and device_kind(r.get("device")) == kind:
@@ -89,7 +89,10 @@ class CostModel:
         law = self._laws[(method, preset)]
         if law is None:
             return Estimate(float(np.median(list(meds.values()))) + OVERHEAD_SECONDS, "median")
-        n, d = SPECS[dataset].shape
+        shape = dataset_shape(dataset)
+        if shape is None:
+            return Estimate(float(np.median(list(meds.values()))) + OVERHEAD_SECONDS, "median")
+        n, d = shape
         a, b, c = law
         return Estimate(math.exp(a + b * math.log(n) + c * math.log(d)) + OVERHEAD_SECONDS, "fitted")
 
@@ -97,7 +100,7 @@ class CostModel:
 def _fit_law(medians: dict[str, float]) -> tuple[float, float, float] | None:
     if len(medians) < 3:
         return None
-    shapes = np.array([SPECS[ds].shape for ds in medians], dtype=float)
+    shapes = np.array([dataset_shape(ds) for ds in medians], dtype=float)
     A = np.column_stack([np.ones(len(shapes)), np.log(shapes)])
     y = np.log(np.array(list(medians.values())))
     bounds = ([-np.inf, 0.0, 0.0], [np.inf, MAX_EXPONENT, MAX_EXPONENT])

@@ -20,7 +20,9 @@ from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells
 
 MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick", "paper_text": "paper_text",
-                "ablation_entropy": "ablation", "sensitivity": "ablation"}
+                "ablation_entropy": "ablation", "sensitivity": "ablation", "toys": "toys",
+                "ablation_ner_joint": "ablation-ner-joint", "kernels": "kernels",
+                "sensitivity_paper": "sensitivity-paper", "convergence": "convergence"}
 
 
 def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tuple[str, dict]:

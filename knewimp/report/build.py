@@ -8,8 +8,12 @@
 4. the tables and figures of KnewImp's own experiments (NER x Joint ablation, kernels, the
    sensitivity at the paper's grid, convergence; :mod:`knewimp.report.experiments`), each
    where its records exist;
-5. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
-6. the README and docs/results.md, whose marked blocks are copied from the tables
+5. the toys table and figure of ``results/toys`` (:mod:`knewimp.report.toys`), the runtime table
+   and figure of ``results/runtime/runtime.json`` (:mod:`knewimp.report.runtime`), each skipped
+   when its input is absent, and the Dirichlet illustration (:mod:`knewimp.report.dirichlet`,
+   computed, no input);
+6. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
+7. the README, docs/results.md and docs/experiments.md, whose marked blocks are copied from the tables
    (:mod:`knewimp.report.readme`).
 
     python -m knewimp.report.build [--results-dir results] [--out DIR]
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from knewimp.harness.status import grid_status
 from knewimp.harness.records import load_records
-from knewimp.report import ablation, experiments, paper, readme
+from knewimp.report import ablation, dirichlet, experiments, paper, readme, runtime, toys
 from knewimp.report.selection import MaskMismatch
 from knewimp.report.tables import write_tables
 
@@ -39,7 +43,7 @@ PAPER_EXTRA = ("paper_text",)
 #: on the machine that regenerates it).
 STATUS_JOBS = 2
 #: Documents with <!-- results:NAME --> blocks, relative to the project root.
-DOCUMENTS = ("README.md", "docs/results.md")
+DOCUMENTS = ("README.md", "docs/results.md", "docs/experiments.md")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -61,6 +65,9 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     if (ablation_dir / "runs").is_dir():
         ablation.main(["--results-dir", str(ablation_dir), "--out", str(out)])
     experiments.write_experiments(results_dir, out, log=lambda *a: None)
+    toys.build(results_dir / "toys", out, log=log)
+    runtime.build(results_dir / "runtime" / "runtime.json", out, log=log)
+    dirichlet.build(out, log=log)
     for experiment, name in GRID_EXPERIMENTS:
         report, _ = grid_status(experiment, results_dir, jobs)
         (tables / name).write_text(report)

@@ -1,0 +1,160 @@
+"""Runtime against N and against D (the paper's Fig. F.3), for KnewImp and the grid's baselines.
+
+Data: synthetic, correlated and standardised: X = Z W + 0.1 E with Z (N x r), W (r x D), E (N x D)
+standard normal, r = min(3, D), columns z-scored; MCAR 30% mask (seed 0). Two axes through the
+point (N, D) = (1000, 10):
+- N in {250, 500, 1000, 2000} at D = 10;
+- D in {2, 5, 10, 20, 40} at N = 1000.
+
+Methods: KnewImp at its ``knewimp/paper`` preset (2 outer iterations of 200 DSM epochs and 500
+particle steps) in float64 (the preset) and float32 (``method.dtype=float32``), its time split
+into score fitting and flow: in wall seconds from the imputer's ``timings_`` ("score_fit",
+"particle_steps"), and in CPU seconds by a second run of the same cell with ``n_steps = 0`` (score
+fitting alone: ``cpu_score_fit``; ``cpu_flow`` = ``cpu_total`` - ``cpu_score_fit``);
+the baselines at the presets the grid runs (``--baselines``) on every point, and the slow ones
+(``--slow``, about a minute or more per cell) only on the N axis at ``--slow-n`` rows, so that
+the whole run stays near 15 CPU-minutes.
+
+Each measurement is one ``fit_transform`` on the CPU with one thread (torch intra- and inter-op,
+and the BLAS pools through the environment, set before numpy and torch load), and on a GPU as
+well when torch sees one (``--devices``). Recorded per measurement: wall seconds
+(``wall_total``, and for KnewImp ``score_fit`` and ``particle_steps``), the process CPU seconds
+of the call (``cpu_total``; on a shared machine contention inflates wall time far more than CPU
+time) and the load average before and after. The JSON is rewritten after every measurement and
+a re-run skips the measurements it already holds (``--force`` repeats them).
+
+    PYTHONPATH=. nice -n 10 python scripts/bench_runtime.py [--out results/runtime/runtime.json]
+    python -m knewimp.report.runtime        # figure and table from the JSON
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from knewimp.harness.methods import build_imputer  # noqa: E402
+from knewimp.protocol.amputation import mcar  # noqa: E402
+
+FIXED_N, FIXED_D = 1000, 10
+N_AXIS = (250, 500, 1000, 2000)
+D_AXIS = (2, 5, 10, 20, 40)
+KNEWIMP = "knewimp/paper"
+BASELINES = ("mean/published", "mice/single", "gain/paper", "tdm/paper")
+SLOW = ("sinkhorn/published", "csdi_t/cpu", "missdiff/cpu")
+SLOW_N = (250, 1000)
+
+
+def synthetic(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(complete z-scored matrix, MCAR 30% mask) of the module docstring."""
+    rng = np.random.default_rng([seed, n, d])
+    r = min(3, d)
+    X = rng.standard_normal((n, r)) @ rng.standard_normal((r, d)) + 0.1 * rng.standard_normal((n, d))
+    X = (X - X.mean(0)) / X.std(0)
+    return X, mcar(X, 0.3, rng)
+
+
+def _key(m: dict) -> tuple:
+    return (m["method"], m["preset"], m["dtype"], m["device"], m["n"], m["d"])
+
+
+def _timed(choice: str, X: np.ndarray, mask: np.ndarray, device: str, overrides: list[str]):
+    """(imputer after fit_transform, wall seconds, process CPU seconds)."""
+    imputer = build_imputer(choice, *overrides, random_state=0, device=device)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    c0, t0 = time.process_time(), time.perf_counter()
+    imputer.fit_transform(np.where(mask, np.nan, X))
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return imputer, time.perf_counter() - t0, time.process_time() - c0
+
+
+def measure(choice: str, n: int, d: int, device: str, dtype: str | None) -> dict:
+    X, mask = synthetic(n, d)
+    overrides = [f"method.dtype={dtype}"] if dtype else []
+    load0 = os.getloadavg()[0]
+    imputer, wall, cpu = _timed(choice, X, mask, device, overrides)
+    method, preset = choice.split("/")
+    out = dict(method=method, preset=preset, dtype=dtype or "preset", device=device, n=n, d=d,
+               wall_total=wall, cpu_total=cpu)
+    timings = getattr(imputer, "timings_", None)
+    if timings:
+        out.update(score_fit=float(timings["score_fit"]), particle_steps=float(timings["particle_steps"]))
+        _, _, cpu_score = _timed(choice, X, mask, device, [*overrides, "method.n_steps=0"])
+        out.update(cpu_score_fit=cpu_score, cpu_flow=max(cpu - cpu_score, 0.0))
+    out.update(loadavg_before=load0, loadavg_after=os.getloadavg()[0])
+    return out
+
+
+def plan(args) -> list[tuple[str, int, int, str, str | None]]:
+    """(choice, n, d, device, dtype) of every measurement, cheapest first."""
+    points = sorted({(n, FIXED_D) for n in args.n_axis} | {(FIXED_N, d) for d in args.d_axis},
+                    key=lambda p: p[0] * p[1])
+    jobs = []
+    for device in args.devices:
+        for n, d in points:
+            for dtype in ("float64", "float32"):
+                jobs.append((KNEWIMP, n, d, device, dtype))
+            jobs += [(c, n, d, device, None) for c in args.baselines]
+        jobs += [(c, n, FIXED_D, device, None) for n in args.slow_n for c in args.slow]
+    return jobs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="results/runtime/runtime.json")
+    ap.add_argument("--n-axis", type=int, nargs="+", default=list(N_AXIS))
+    ap.add_argument("--d-axis", type=int, nargs="+", default=list(D_AXIS))
+    ap.add_argument("--baselines", nargs="*", default=list(BASELINES))
+    ap.add_argument("--slow", nargs="*", default=list(SLOW))
+    ap.add_argument("--slow-n", type=int, nargs="*", default=list(SLOW_N))
+    ap.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda when torch sees a GPU")
+    ap.add_argument("--force", action="store_true", help="repeat measurements the JSON already holds")
+    args = ap.parse_args(argv)
+    args.devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    out = Path(args.out)
+    data = json.loads(out.read_text()) if out.is_file() else {}
+    done = {} if args.force else {_key(m): m for m in data.get("measurements", [])}
+    data = {
+        "description": __doc__.split("\n\n")[1].replace("\n", " "),
+        "fixed_n": FIXED_N, "fixed_d": FIXED_D, "n_axis": sorted(args.n_axis), "d_axis": sorted(args.d_axis),
+        "threads": 1,
+        "host": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+                 "cpus": os.cpu_count(), "torch": torch.__version__,
+                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "measurements": list(done.values()),
+    }
+    for choice, n, d, device, dtype in plan(args):
+        method, preset = choice.split("/")
+        key = (method, preset, dtype or "preset", device, n, d)
+        if key in done:
+            continue
+        m = measure(choice, n, d, device, dtype)
+        m["at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        done[key] = m
+        data["measurements"] = sorted(done.values(), key=_key)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, out)
+        split = f" (cpu score {m['cpu_score_fit']:.1f} + flow {m['cpu_flow']:.1f})" if "cpu_score_fit" in m else ""
+        print(f"{choice:20s} {m['dtype']:8s} {device:5s} N={n:5d} D={d:3d}: wall {m['wall_total']:7.2f}s, "
+              f"cpu {m['cpu_total']:7.2f}s{split}, load {m['loadavg_before']:.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
