@@ -15,8 +15,9 @@ from knewimp.harness.identity import cell_identity
 from knewimp.vocab import CONFIG_DIR
 
 # Sweep keys whose values enter a cell's identity as they are; every other swept key (method,
-# preset, method.entropy_weight, ...) changes the method's composed parameters.
-DIRECT_KEYS = ("dataset", "mechanism", "seed", "missing_rate")
+# mechanism, method.entropy_weight, ...) changes the composed config beyond its own value (the
+# method's parameters, the mechanism's options), so each of their combinations is composed.
+DIRECT_KEYS = ("dataset", "seed", "missing_rate")
 
 
 def _compose(overrides: list[str]) -> DictConfig:
