@@ -29,7 +29,8 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     The report gives, per method, the cells ok / failed / not run, the compute spent and an
     estimate of the compute left (``knewimp.harness.cost``, from the records of all experiments), a
     dataset x mechanism table of ok cells, and every failed cell with its reason."""
-    have = {r["cell_id"]: r for r in records.iter_records(results_dir)}
+    good, damaged = records.scan(results_dir)
+    have = {r["cell_id"]: r for r in good}
     model = CostModel(list(have.values()), resolve_device("auto"))
     counts: dict[str, Counter] = defaultdict(Counter)
     seconds: Counter = Counter()
@@ -77,6 +78,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
                     + (f" (not counting {', '.join(unknown)}: no record to estimate from)" if unknown else "")
                     + f", {wall}.")
     lines = [f"# Grid status: experiment `{experiment}`", "",
+             (f"{len(damaged)} damaged record files (listed at the end, not counted). " if damaged else "") +
              f"{done} of {total} cells ok; imputation compute in records: {sum(seconds.values()) / 3600:.2f} h; "
              + estimate, "",
              "| method | ok | failed | not run | compute (h) | left, estimated (h) |",
@@ -110,6 +112,10 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
               f"Cells not ok are neither skipped nor excluded: {_runner(experiment)} runs them."]
     if failures:
         lines += ["", "## Failed cells", *failures]
+    if damaged:
+        lines += ["", "## Damaged record files",
+                  "Not counted as results; the next sweep over their cells moves them to `runs/.damaged/` and "
+                  "computes the cells again.", ""] + [f"- `{d.path.name}`: {d.reason}" for d in damaged]
     return "\n".join(lines) + "\n", dict(counts)
 
 
