@@ -207,3 +207,13 @@ def test_a_complete_sweep_is_not_launched_and_a_partial_one_is_narrowed(tmp_path
         run_cell(_compose(["dataset=pk", "method=mean/published", f"seed={seed}", f"results_dir={tmp_path}"]))
     _, done = prepare(sweep)
     assert done.startswith("sweep: 4 cells, every one with an ok record")
+
+
+def test_the_adversarial_script_fast_sections_pass(capsys):
+    import runpy
+    from pathlib import Path
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "harness_adversarial.py"))
+    assert script["main"](["--only", "library", "damaged"]) == 0
+    out = capsys.readouterr().out
+    assert "10 reported by name, listed, recomputed and moved aside" in out
