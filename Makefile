@@ -1,6 +1,8 @@
 # knewimp: every target installs the virtualenv first when it is missing.
 #   make test        the test suite (tiny data, quick presets)
-#   make reproduce   the paper's grid (resumable), then tables, figures and the README's numbers
+#   make reproduce   the paper's grid (resumable), then tables, figures and the README's numbers;
+#                    RESULTS=/fresh/dir re-runs it from scratch there, and
+#                    python scripts/compare_records.py /fresh/dir results compares the two cell by cell
 #   make faithful    TDM and GAIN at their published settings on the same grid (extra table columns)
 #   make ablation    the entropy-weight ablation and the sensitivity sweep on cc
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables

@@ -76,9 +76,10 @@ LIBRARY_BAD = [
 
 BLOWUPS = [
     ["dataset=pk", "method=knewimp/quick", "method.step_size=1000"],
-    ["dataset=pk", "method=knewimp/quick", "method.step_size=10"],
+    ["dataset=pk", "method=knewimp/quick", "method.step_size=100"],
     ["dataset=pk", "method=sinkhorn/quick", "method.lr=1000"],
     ["dataset=pk", "method=tdm/quick", "method.lr=1000"],
+    ["dataset=pk", "method=gain/quick", "method.lr=1000"],
 ]
 
 SWEEP_24 = ["-m", "dataset=bt,pk", "mechanism=mcar,mar,mnar", "method=mean/published", "seed=0,1,2,3"]
@@ -228,7 +229,7 @@ def section_blowup() -> tuple[int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         for args in BLOWUPS:
             rec = run_cell(_compose([*args, f"results_dir={tmp}", "threads=1"]))
-            ok = rec["status"] == "failed" and "out of range" in (rec.get("error") or "") or rec["status"] == "failed"
+            ok = rec["status"] == "failed" and bool(rec.get("error"))
             good += ok
             what = rec.get("error") if rec["status"] == "failed" else f"MAE {rec.get('mae'):.4g}"
             print(f"- `{' '.join(args)}`: status {rec['status']}: {what}")
