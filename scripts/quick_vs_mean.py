@@ -19,7 +19,7 @@ import torch
 from knewimp.harness.methods import build_imputer
 from knewimp.protocol import metrics
 from knewimp.protocol.cell_input import make_cell_input
-from knewimp.vocab import DATASETS, METHOD_ORDER
+from knewimp.vocab import CONFIG_DIR, DATASETS, METHOD_ORDER
 
 
 def quick_vs_mean(dataset: str, mechanism: str, method: str, seed: int = 0) -> tuple[float, float, float]:
@@ -36,7 +36,8 @@ def quick_vs_mean(dataset: str, mechanism: str, method: str, seed: int = 0) -> t
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    ap.add_argument("--methods", nargs="+", default=[m for m in METHOD_ORDER if m != "mean"])
+    ap.add_argument("--methods", nargs="+", default=[m for m in METHOD_ORDER
+                                                      if m != "mean" and (CONFIG_DIR / "method" / m / "quick.yaml").is_file()])
     ap.add_argument("--mechanisms", nargs="+", default=["mcar"])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
