@@ -217,3 +217,20 @@ def test_the_adversarial_script_fast_sections_pass(capsys):
     assert script["main"](["--only", "library", "damaged"]) == 0
     out = capsys.readouterr().out
     assert "10 reported by name, listed, recomputed and moved aside" in out
+
+
+def test_one_datasets_data_error_fails_its_cells_not_the_sweep(tmp_path, monkeypatch):
+    from knewimp.harness import cell as cell_module
+    from knewimp.protocol.datasets import SPECS, default_data_dir
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / SPECS["bt"].file).symlink_to(default_data_dir() / SPECS["bt"].file)
+    monkeypatch.setenv("KNEWIMP_CACHE_DIR", str(tmp_path / "cache"))  # pk is nowhere offline
+    monkeypatch.setattr(cell_module, "in_multirun", lambda: True)  # as inside a Hydra sweep's job
+    out = tmp_path / "out"
+    recs = {ds: run_cell(_compose([f"dataset={ds}", "method=mean/published", f"results_dir={out}",
+                                   f"data_dir={data}", "download=false"])) for ds in ("pk", "bt")}
+    assert recs["bt"]["status"] == "ok"
+    assert recs["pk"]["status"] == "failed" and recs["pk"]["error"].startswith("DataError") and "parkinsons" in recs["pk"]["error"]
+    assert {r["dataset"]: r["status"] for r in records.load_records(out)} == {"bt": "ok", "pk": "failed"}

@@ -85,7 +85,10 @@ class Selection:
 
 
 def record_key(rec: dict) -> str:
-    return str(rec.get("cell_id") or id(rec))
+    """The record's cell id; for a record without one, what it says it is (never a memory address)."""
+    if rec.get("cell_id"):
+        return str(rec["cell_id"])
+    return "/".join(str(rec.get(k)) for k in ("dataset", "mechanism", "missing_rate", "seed", "method", "preset"))
 
 
 def _exclusion(rec: dict, missing_rate: float, include_quick: bool) -> str | None:
