@@ -90,8 +90,8 @@ def _env() -> dict:
     return dict(os.environ, WANDB_MODE="disabled", HYDRA_FULL_ERROR="0", PYTHONPATH=str(ROOT))
 
 
-def _cli(args: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "knewimp.harness.run", *args], cwd=ROOT, env=_env(),
+def _cli(args: list[str], cwd: str | Path = ROOT, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "knewimp.harness.run", *args], cwd=cwd, env=_env(),
                           capture_output=True, text=True, **kw)
 
 
