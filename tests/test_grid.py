@@ -83,3 +83,12 @@ def test_sweep_plan_names_cells_it_cannot_estimate_instead_of_a_figure():
         "about 60.0min of compute by the records so far, plus 1 cells with no record to estimate from")
     assert describe_plan({"a": 3600.0}) == "about 60.0min of compute by the records so far"
     assert fill_unknown({"a": 10.0, "b": None, "c": 30.0}) == {"a": 10.0, "b": 20.0, "c": 30.0}
+
+
+def test_status_of_an_unknown_experiment_is_a_usage_error(capsys):
+    import pytest
+
+    from knewimp.harness.status import main
+    with pytest.raises(SystemExit) as exc:
+        main(["--experiment", "nosuch"])
+    assert exc.value.code == 2 and "unknown experiment 'nosuch'; valid choices: ablation_entropy" in capsys.readouterr().err

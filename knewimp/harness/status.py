@@ -18,6 +18,7 @@ from knewimp.harness import records
 from knewimp.harness.cost import CostModel, device_kind
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells
+from knewimp.vocab import CONFIG_DIR
 
 MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick",
                 "ablation_entropy": "ablation", "sensitivity": "ablation"}
@@ -134,6 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    experiments = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+    if args.experiment not in experiments:
+        ap.error(f"unknown experiment {args.experiment!r}; valid choices: {', '.join(experiments)}")
     report, _ = grid_status(args.experiment, args.results_dir, args.jobs)
     print(report)
     if args.write:
