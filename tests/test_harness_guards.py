@@ -234,3 +234,16 @@ def test_one_datasets_data_error_fails_its_cells_not_the_sweep(tmp_path, monkeyp
     assert recs["bt"]["status"] == "ok"
     assert recs["pk"]["status"] == "failed" and recs["pk"]["error"].startswith("DataError") and "parkinsons" in recs["pk"]["error"]
     assert {r["dataset"]: r["status"] for r in records.load_records(out)} == {"bt": "ok", "pk": "failed"}
+
+
+def test_a_failed_download_names_where_a_local_copy_was_looked_for(tmp_path, monkeypatch):
+    from knewimp.protocol import datasets
+
+    def offline(spec):
+        raise datasets.DataError(f"could not download {spec.key} (network unreachable)")
+
+    monkeypatch.setattr(datasets, "_download", offline)
+    monkeypatch.setattr(datasets, "default_data_dir", lambda: None)
+    monkeypatch.setenv("KNEWIMP_CACHE_DIR", str(tmp_path))
+    with pytest.raises(datasets.DataError, match="KNEWIMP_DATA_DIR or the config key data_dir.*network unreachable"):
+        datasets.load_dataset("pk", download=True)
