@@ -223,9 +223,12 @@ def test_one_datasets_data_error_fails_its_cells_not_the_sweep(tmp_path, monkeyp
     from knewimp.harness import cell as cell_module
     from knewimp.protocol.datasets import SPECS, default_data_dir
 
+    source = default_data_dir()
+    if source is None or not (source / SPECS["bt"].file).is_file():
+        pytest.skip("the raw bt file is not on this machine")
     data = tmp_path / "data"
     data.mkdir()
-    (data / SPECS["bt"].file).symlink_to(default_data_dir() / SPECS["bt"].file)
+    (data / SPECS["bt"].file).symlink_to(source / SPECS["bt"].file)
     monkeypatch.setenv("KNEWIMP_CACHE_DIR", str(tmp_path / "cache"))  # pk is nowhere offline
     monkeypatch.setattr(cell_module, "in_multirun", lambda: True)  # as inside a Hydra sweep's job
     out = tmp_path / "out"
