@@ -1,6 +1,8 @@
 # knewimp: every target installs the virtualenv first when it is missing.
 #   make test        the test suite (tiny data, quick presets)
-#   make reproduce   the paper's grid (resumable), then tables, figures and the README's numbers
+#   make reproduce   the paper's grid (resumable), then tables, figures and the README's numbers;
+#                    RESULTS=/fresh/dir re-runs it from scratch there, and
+#                    python scripts/compare_records.py /fresh/dir results compares the two cell by cell
 #   make faithful    TDM and GAIN at their published settings on the same grid (extra table columns)
 #   make ablation    the entropy-weight ablation and the sensitivity sweep on cc
 #   make paper_text  KnewImp as the paper's text states it, on the grid's KnewImp cells

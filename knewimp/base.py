@@ -111,6 +111,36 @@ def _refuse_inf(arr: np.ndarray) -> None:
         raise ValueError("input contains +/-Inf; only NaN may mark a missing value")
 
 
+#: An imputation farther than this many times the largest observed |z| (per-column z-scores of the
+#: observed entries) is a blow-up, not an estimate (the rule the diffusion baselines use internally).
+DIVERGENCE_FACTOR = 10.0
+
+
+def check_in_range(X: np.ndarray, mask: np.ndarray, filled: np.ndarray, who: str = "imputer") -> None:
+    """Refuse a completion with imputations far outside the observed data.
+
+    Each column is put on the z scale of its observed entries, ``z = (x - mean_j) / sd_j`` (``sd_j``
+    taken as 1 for a constant column); the limit is ``DIVERGENCE_FACTOR * max(1, max |z_obs|)``
+    over all observed entries, and an imputed ``|z|`` beyond it raises :class:`ImputationError`
+    naming how many entries, the largest ``|z|`` and its column. Bounded methods (column means,
+    regressions on observed ranges) stay far inside; a diverged step size does not.
+    """
+    obs = np.where(mask, np.nan, X)
+    mean = np.nanmean(obs, axis=0)
+    sd = np.nanstd(obs, axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    z_obs = np.abs((obs - mean) / sd)
+    limit = DIVERGENCE_FACTOR * max(1.0, float(np.nanmax(z_obs)))
+    z_imp = np.where(mask, np.abs((filled - mean) / sd), 0.0)
+    over = z_imp > limit
+    if over.any():
+        row, col = np.unravel_index(int(np.argmax(z_imp)), z_imp.shape)
+        raise ImputationError(
+            f"{who} imputations out of range: {int(over.sum())} of {int(mask.sum())} imputed entries beyond "
+            f"{DIVERGENCE_FACTOR:g}x the largest observed |z| ({limit:.3g}); largest |z| {z_imp[row, col]:.3g} "
+            f"in column {col} (z: the column's observed mean and sd)")
+
+
 def _refuse_empty_columns(arr: np.ndarray) -> None:
     empty = np.flatnonzero(np.isnan(arr).all(axis=0))
     if empty.size:
@@ -131,7 +161,8 @@ class BaseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     Subclasses implement ``_impute(X, mask)`` where ``X`` is a validated float64 matrix with NaN
     at ``mask`` (True = missing) and return a full matrix; this class merges the observed
     entries back bit-for-bit (``x_hat = m * x_obs + (1 - m) * prediction``) and refuses a
-    completion containing NaN or Inf. Subclasses check their parameters in
+    completion containing NaN or Inf, or imputations far outside the observed range
+    (:func:`check_in_range`). Subclasses check their parameters in
     ``_validate_params()`` (called by ``fit``, never by ``__init__``, which only stores them).
 
     The methods are **transductive**: they impute the rows they are given jointly (a particle
@@ -225,6 +256,7 @@ class BaseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise ImputationError(f"{type(self).__name__} returned shape {filled.shape}, expected {X.shape}")
         if not np.isfinite(filled[mask]).all():
             raise ImputationError(f"{type(self).__name__} produced NaN or Inf imputations")
+        check_in_range(X, mask, filled, type(self).__name__)
         out = X.copy()
         out[mask] = filled[mask]
         return out

@@ -98,7 +98,7 @@ def test_same_block_script_counts_every_view_on_the_faithful_blocks(tmp_path):
     recs = records() + [rec("is", m, p, s, v) for s in range(3)
                         for m, p, v in (("knewimp", "paper", 0.3), ("mice", "single", 0.2), ("tdm", "paper", 0.9))]
     for i, r in enumerate(recs):  # is has no published TDM: complete in `grid`, not in `faithful`
-        (tmp_path / "runs" / f"r{i}.json").write_text(json.dumps({**r, "missing_rate": 0.3, "cell_id": f"c{i}"}))
+        (tmp_path / "runs" / f"c{i}.json").write_text(json.dumps({**r, "missing_rate": 0.3, "cell_id": f"c{i}"}))
     text = script["same_block_counts"](str(tmp_path))
     assert text.startswith("2 blocks complete in view faithful: bt/mcar, cc/mcar")
     assert "| grid | MAE | 1 | 1 | 2/2 | mice |" in text

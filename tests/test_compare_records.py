@@ -9,7 +9,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_records.py"
 
 
 def write(folder, cid, status="ok", mae=0.5, device="cpu"):
-    records.write_record(folder, dict(cell_id=cid, status=status, mae=mae, wass=1.0, fit_seconds=2.0,
+    records.write_record(folder, dict(cell_id=cid, dataset="bt", mechanism="mcar", missing_rate=0.3, seed=0,
+                                      method="mean", preset="published", params={},
+                                      status=status, mae=mae, wass=1.0, fit_seconds=2.0,
                                       device=device, versions=dict(torch="2.13.0")))
 
 

@@ -4,6 +4,8 @@ from knewimp.harness.status import grid_status
 from knewimp.harness.sweep import _compose, expected_cells, sweep_cells, sweep_overrides
 from knewimp.harness.callbacks import describe_plan, estimate_cells, fill_unknown, sweep_size
 
+OK_METRICS = dict(mae=0.5, rmse=0.7, wass=0.1)  # an ok record holds finite metrics
+
 
 def test_quick_grid_expands_to_distinct_cells():
     cells = expected_cells("quick")
@@ -16,7 +18,8 @@ def test_status_counts_ok_failed_and_missing(tmp_path):
     for cell, status, device in zip(cells[:3], ["ok", "ok", "failed"], ["cpu", "cuda:0", "cpu"]):
         records.write_record(tmp_path, dict(cell, cell_id=cell_id(**cell), status=status, device=device,
                                             versions=dict(torch="2.13.0"),
-                                            error="boom" if status == "failed" else None, fit_seconds=36.0))
+                                            error="boom" if status == "failed" else None, fit_seconds=36.0,
+                                            **(OK_METRICS if status == "ok" else {})))
     report, counts = grid_status("quick", tmp_path)
     assert sum(c["ok"] for c in counts.values()) == 2
     assert sum(c["failed"] for c in counts.values()) == 1
@@ -38,7 +41,7 @@ def test_status_estimates_time_left_from_the_records(tmp_path):
     cells = expected_cells("quick")
     for cell in cells:
         if cell["seed"] == 0:
-            records.write_record(tmp_path, dict(cell, cell_id=cell_id(**cell), status="ok", error=None,
+            records.write_record(tmp_path, dict(cell, cell_id=cell_id(**cell), status="ok", error=None, **OK_METRICS,
                                                 fit_seconds=100.0))
     report, _ = grid_status("quick", tmp_path, jobs=2)
     # 24 cells left at 100 s + overhead each, measured on the same datasets
@@ -59,7 +62,7 @@ def test_sweep_cells_expand_cli_sweeps_over_method_parameters():
 def test_sweep_plan_sets_aside_cells_with_ok_records(tmp_path):
     cells = expected_cells("quick")
     done = cells[0]
-    records.write_record(tmp_path, dict(done, cell_id=cell_id(**done), status="ok", error=None,
+    records.write_record(tmp_path, dict(done, cell_id=cell_id(**done), status="ok", error=None, **OK_METRICS,
                                         fit_seconds=5.0))
     cfg = _compose(["experiment=quick", f"results_dir={tmp_path}"])
     plan = fill_unknown(estimate_cells(cfg, compose_fn=_compose))
@@ -80,3 +83,12 @@ def test_sweep_plan_names_cells_it_cannot_estimate_instead_of_a_figure():
         "about 60.0min of compute by the records so far, plus 1 cells with no record to estimate from")
     assert describe_plan({"a": 3600.0}) == "about 60.0min of compute by the records so far"
     assert fill_unknown({"a": 10.0, "b": None, "c": 30.0}) == {"a": 10.0, "b": 20.0, "c": 30.0}
+
+
+def test_status_of_an_unknown_experiment_is_a_usage_error(capsys):
+    import pytest
+
+    from knewimp.harness.status import main
+    with pytest.raises(SystemExit) as exc:
+        main(["--experiment", "nosuch"])
+    assert exc.value.code == 2 and "unknown experiment 'nosuch'; valid choices: ablation_entropy" in capsys.readouterr().err

@@ -54,12 +54,19 @@ def test_one_cell_writes_one_complete_record(tmp_path):
     assert path.stat().st_mtime_ns != first
 
 
-def test_failed_cell_is_recorded_with_its_reason_then_retried(tmp_path):
-    # An argument the imputer does not take makes the method fail: a result, not a crash.
-    bad = cell(tmp_path, "dataset=bt", "method=mice/quick", "+method.bogus=1")
+def test_failed_cell_is_recorded_with_its_reason_then_retried(tmp_path, monkeypatch):
+    # A method that fails at fit time is a result, not a crash (a bad argument is a UserError
+    # before any compute: tests/test_harness_guards.py).
+    from baselines.mice import MICEImputer
+
+    def boom(self, X, mask):
+        raise RuntimeError("boom at fit")
+
+    monkeypatch.setattr(MICEImputer, "_impute", boom)
+    bad = cell(tmp_path, "dataset=bt", "method=mice/quick")
     run_cell(bad)
     (rec,) = load_records(tmp_path)
-    assert rec["status"] == "failed" and "bogus" in rec["error"] and rec["mae"] is None
+    assert rec["status"] == "failed" and "boom at fit" in rec["error"] and rec["mae"] is None
     run_cell(bad)
     (again,) = load_records(tmp_path)
     assert again["started_at"] >= rec["started_at"] and again["status"] == "failed"
@@ -83,7 +90,7 @@ def test_known_choices_pass():
 
 
 @pytest.mark.parametrize("args,message", [
-    (["missing_rate=1.5"], "missing_rate must be in (0, 1)"),
+    (["missing_rate=1.5"], "missing_rate=1.5: must be a number in (0, 1)"),
     (["-m", "experiment=quik"], "unknown experiment 'quik'"),
 ])
 def test_bad_input_is_one_clear_error(tmp_path, args, message):
@@ -163,9 +170,9 @@ def test_held_sweep_then_partial_then_resumed_sweep(tmp_path):
     proc = run("-m", "dataset=bt,pk", "mechanism=mcar,mar", "method=mean/published", f"results_dir={tmp_path}",
                f"hydra.sweep.dir={tmp_path}/sweep2")
     out = proc.stdout + proc.stderr
-    assert "sweep: 4 cells, 2 with ok records (skipped), 2 to run" in out
-    assert "(skipped: record ok); 2 to run" in out
-    assert "sweep: 4/4 cells done (2 of 2 to run, the rest had ok records)" in out
+    # the sweep is narrowed to the dataset left before launching: 2 jobs, both to run
+    assert "sweep: 4 cells, 2 with ok records, 2 to run; launching 2 jobs (dataset narrowed" in out
+    assert "sweep: 2/2 cells done" in out
     assert len(load_records(tmp_path)) == 4
 
 

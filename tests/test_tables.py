@@ -233,4 +233,5 @@ def test_wass_approximation_and_missing_value_are_stated(tmp_path):
     assert "WASS is an approximation (sliced) in: wqw/mean" in text
     assert "Ok records without a wass value: wqw/mean seeds 2" in text
     assert _md_rows(tmp_path / "tables" / "mar_wass.md")["wqw"]["mean"].startswith("<u>1.600 ± 0.000 (n=2)</u>")
-    assert "status 'running'" in (tmp_path / "tables" / "all_records.csv").read_text()
+    failed = (tmp_path / "tables" / "failed.md").read_text()
+    assert "## Damaged record files" in failed and "status 'running' is not one of ok, failed" in failed

@@ -138,8 +138,8 @@ class SweepProgress(Callback):
         finished = _lines(d / "done.log")
         n_held = len(_lines(d / "held.log"))
         if n_held:
-            log.info("sweep: %d/%d cells done, %d held back (not started, no record: stop_at, or code "
-                     "changed under the sweep; the log says which)",
+            log.info("sweep: %d/%d cells done, %d held back (not started, no record: stop_at, code "
+                     "changed under the sweep, or computed by another launcher; the log says which)",
                      len(finished), info["total"], n_held)
             return
         first = d / "first_job"

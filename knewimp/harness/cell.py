@@ -15,37 +15,28 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from knewimp.base import resolve_device
-from knewimp.harness import records
+from knewimp.harness import claims, records
 from knewimp.harness.cost import CostModel
 from knewimp.harness.deadline import hold_reason, parse_stop_at
 from knewimp.harness.methods import runtime_arguments
 from knewimp.harness.identity import IDENTITY_FIELDS, cell_id, cell_identity
 from knewimp.harness.provenance import code_changed, git_commit, package_versions
+from knewimp.harness.validate import UserError, check_cell
 from knewimp.protocol import metrics
 from knewimp.protocol.cell_input import make_cell_input, mask_digest
 from knewimp.protocol.datasets import DataError
-from knewimp.vocab import MECHANISMS
+
 
 log = logging.getLogger("knewimp.harness.cell")
 
 
-class UserError(ValueError):
-    """Bad configuration or missing data: reported in one line, never recorded as a result."""
+def in_multirun() -> bool:
+    """True inside a job of a Hydra multirun (a sweep), where one cell's data error must not stop
+    the other cells."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-
-def _validate(cfg: DictConfig) -> None:
-    rate = cfg.missing_rate
-    if not isinstance(rate, (int, float)) or not 0.0 < float(rate) < 1.0:
-        raise UserError(f"missing_rate must be in (0, 1), got {rate!r}")
-    if cfg.mechanism.name not in MECHANISMS:
-        raise UserError(f"unknown mechanism {cfg.mechanism.name!r}; valid choices: {', '.join(MECHANISMS)}")
-    if not isinstance(cfg.seed, int):
-        raise UserError(f"seed must be an integer, got {cfg.seed!r}")
-    try:
-        parse_stop_at(cfg.get("stop_at"))
-        resolve_device(cfg.device)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _now() -> str:
@@ -53,35 +44,67 @@ def _now() -> str:
 
 
 def run_cell(cfg: DictConfig) -> dict[str, Any]:
-    """Run the cell described by ``cfg`` (a composed config) and return its record."""
-    _validate(cfg)
+    """Run the cell described by ``cfg`` (a composed config) and return its record.
+
+    Configuration errors raise :class:`UserError` before anything is loaded or written. A cell
+    with an ok record is skipped (unless ``force``); one claimed by a live process elsewhere is
+    left to it; a damaged record of the cell is moved to ``runs/.damaged/`` and the cell computed.
+    """
+    check_cell(cfg)
     identity = cell_identity(cfg)
-    method, params = identity["method"], identity["params"]
     cid = cell_id(**identity)
-    old = records.read_record(records.record_path(cfg.results_dir, cid))
-    if old is not None and old.get("status") == "ok" and not cfg.force:
-        log.info("skip %s: record ok (force=true re-runs it)", cid)
-        return old
+    path = records.record_path(cfg.results_dir, cid)
+    if _done(cfg, path, cid):
+        return records.read_record(path)
     held = code_changed() or _held_by_deadline(cfg, identity)
     if held:
         log.info("hold %s: %s; not started, no record written (a later run picks it up)", cid, held)
         return dict(cell_id=cid, **identity, status="not_started", error=held)
-    try:
-        imputer_cls = get_class(cfg.method._target_)
-    except Exception as exc:
-        raise UserError(f"method {method!r}: cannot import {cfg.method._target_!r} ({exc})") from None
+    claim = claims.try_claim(cfg.results_dir, cid)
+    if isinstance(claim, str):
+        log.info("leave %s: claimed by %s, which computes it", cid, claim)
+        return dict(cell_id=cid, **identity, status="not_started", error=f"claimed by {claim}")
+    with claim:
+        records.clean_stale_tmp(path.parent)
+        if _done(cfg, path, cid):  # finished by another launcher between the first look and the claim
+            return records.read_record(path)
+        _, damage = records.inspect_record(path)
+        if damage:
+            moved = records.quarantine(path)
+            log.warning("record %s was damaged (%s): moved to %s; computing the cell again", path.name, damage, moved)
+        return _compute(cfg, identity, cid)
+
+
+def _done(cfg: DictConfig, path, cid: str) -> bool:
+    rec = records.read_record(path)
+    if rec is not None and rec["status"] == "ok" and not cfg.force:
+        log.info("skip %s: record ok (force=true re-runs it)", cid)
+        return True
+    return False
+
+
+def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, Any]:
+    params = identity["params"]
+    imputer_cls = get_class(cfg.method._target_)
+    record: dict[str, Any] = dict(schema=records.SCHEMA_VERSION, cell_id=cid, **identity, started_at=_now(),
+                                  host=platform.node(), versions=package_versions(), git_commit=git_commit(),
+                                  threads=cfg.get("threads"))
     try:
         X, mask = make_cell_input(identity["dataset"], identity["mechanism"], identity["missing_rate"],
                                   identity["seed"], cfg.data_dir, cfg.download,
                                   OmegaConf.to_container(cfg.mechanism.options, resolve=True))
     except DataError as exc:
-        raise UserError(str(exc)) from None
-    record: dict[str, Any] = dict(schema=records.SCHEMA_VERSION, cell_id=cid, **identity, n=int(X.shape[0]),
-                                  d=int(X.shape[1]), realised_missing_rate=float(mask.mean()),
-                                  mask_digest=mask_digest(mask), started_at=_now(),
-                                  host=platform.node(), versions=package_versions(), git_commit=git_commit())
+        if not in_multirun():
+            raise UserError(str(exc)) from None
+        # in a sweep, one dataset's data problem fails that dataset's cells, not the sweep
+        record.update(status="failed", error=f"DataError: {exc}", mae=None, rmse=None, wass=None,
+                      wass_method=None, fit_seconds=0.0, device=str(cfg.device), finished_at=_now())
+        records.write_record(cfg.results_dir, record)
+        log.error("cell %s failed: %s", cid, record["error"])
+        return record
+    record.update(n=int(X.shape[0]), d=int(X.shape[1]), realised_missing_rate=float(mask.mean()),
+                  mask_digest=mask_digest(mask))
     _set_threads(cfg.get("threads"))
-    record["threads"] = cfg.get("threads")
     X_miss = np.where(mask, np.nan, X)
     log.info("cell %s: n=%d d=%d, missing %.3f", cid, X.shape[0], X.shape[1], mask.mean())
     t0 = time.perf_counter()

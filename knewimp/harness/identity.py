@@ -2,18 +2,57 @@
 
 A re-launched sweep finds the record of a finished cell by this id and skips it; two cells that
 can differ in result never share an id.
+
+The identity is the composed config itself, minus an explicit list of keys that cannot change a
+result (:data:`NON_RESULT_KEYS`, each with its reason). It is split in three:
+
+* the named fields (dataset, mechanism, missing rate, seed, method, preset) that make the
+  readable part of the id;
+* ``params``: the method's constructor arguments (its config minus :data:`META_KEYS`);
+* ``protocol``: every other key of the composed config (mechanism options, ``wass_max_rows``, and
+  any key added later) **whose value differs from its default** in the config files
+  (``config.yaml`` for top-level keys, ``mechanism/<name>.yaml`` for ``mechanism.*``,
+  ``dataset/<name>.yaml`` for ``dataset.*``).
+
+The id's digest is taken over ``params`` alone when ``protocol`` is empty, and over
+``{"params": ..., "protocol": ...}`` otherwise: a cell at the defaults keeps the id it had before
+``protocol`` existed, and ``mechanism.options.p_obs=0.3`` or ``wass_max_rows=500`` give other ids.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-IDENTITY_FIELDS = ("dataset", "mechanism", "missing_rate", "seed", "method", "preset", "params")
-#: Keys of a method's config that are not constructor arguments.
+from knewimp.vocab import CONFIG_DIR
+
+IDENTITY_FIELDS = ("dataset", "mechanism", "missing_rate", "seed", "method", "preset", "params", "protocol")
+#: Keys of a method's config that are not constructor arguments (``_target_`` follows from ``name``).
 META_KEYS = ("_target_", "name", "preset")
+#: Composed keys (dotted, top level or a subtree) that enter the identity through the named fields
+#: or ``params``.
+NAMED_KEYS = ("dataset.name", "mechanism.name", "missing_rate", "seed", "method")
+#: Composed keys that cannot change a cell's result, and why. Everything else is identity.
+NON_RESULT_KEYS: dict[str, str] = {
+    "results_dir": "where the record is written",
+    "data_dir": "where the raw files are read from; their SHA-256 digests are checked",
+    "download": "whether the network may be used to fetch the same digest-checked files",
+    "device": "where the computation runs; the record's `device` field says it",
+    "threads": "torch intra-op threads; the record's `threads` field says it",
+    "force": "whether an ok cell is re-run",
+    "stop_at": "whether a cell may start",
+    "logger": "where a copy of the record is sent",
+    "hydra": "Hydra's own settings (output folders, launcher, sweeper)",
+    "sensitivity_point": "read only through interpolations into method.*, which params hold resolved",
+    "sensitivity_points": "read only through interpolations into method.*, which params hold resolved",
+}
+#: Composed keys outside :data:`NAMED_KEYS` known to change a result: they enter ``protocol``
+#: when they differ from their default. A key in neither this list nor :data:`NON_RESULT_KEYS`
+#: also enters ``protocol`` (tests/test_identity.py lists the composed keys to keep these honest).
+PROTOCOL_KEYS = ("mechanism.options", "wass_max_rows")
 
 
 def method_params(method_cfg: DictConfig) -> dict[str, Any]:
@@ -22,21 +61,77 @@ def method_params(method_cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in node.items() if k not in META_KEYS}
 
 
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b": leaf}`` of a nested dict (an empty dict is a leaf: a key that exists)."""
+    if isinstance(node, dict) and node:
+        out = {}
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def _under(key: str, roots) -> bool:
+    return any(key == r or key.startswith(r + ".") for r in roots)
+
+
+@lru_cache(maxsize=None)
+def _file_defaults(group: str | None, name: str | None) -> dict[str, Any]:
+    path = CONFIG_DIR / "config.yaml" if group is None else CONFIG_DIR / group / f"{name}.yaml"
+    if not path.is_file():
+        return {}
+    node = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    node = {k: v for k, v in node.items() if k not in ("defaults", "hydra")}
+    return flatten(node, "" if group is None else f"{group}.")
+
+
+def config_defaults(dataset: str, mechanism: str) -> dict[str, Any]:
+    """Flattened default values of the top-level keys and of the chosen dataset's and mechanism's."""
+    return {**_file_defaults(None, None), **_file_defaults("dataset", dataset),
+            **_file_defaults("mechanism", mechanism)}
+
+
+def composed_keys(cfg: DictConfig) -> dict[str, Any]:
+    """``{dotted key: resolved value}`` of a composed config, without ``hydra`` (which may hold
+    runtime interpolations that resolve only inside a job)."""
+    tree = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in cfg.items() if k != "hydra"}
+    return flatten(tree)
+
+
+def protocol_of(cfg: DictConfig) -> dict[str, Any]:
+    """The identity keys of ``cfg`` outside the named fields and params whose value differs from
+    the default (flattened, dotted keys; empty at the defaults)."""
+    flat = composed_keys(cfg)
+    defaults = config_defaults(cfg.dataset.name, cfg.mechanism.name)
+    missing = object()
+    return {k: v for k, v in sorted(flat.items())
+            if not _under(k, NAMED_KEYS) and not _under(k, NON_RESULT_KEYS)
+            and defaults.get(k, missing) != v}
+
+
 def cell_identity(cfg: DictConfig) -> dict[str, Any]:
     """The identity fields (:data:`IDENTITY_FIELDS`) of a composed config."""
     return dict(dataset=cfg.dataset.name, mechanism=cfg.mechanism.name, missing_rate=float(cfg.missing_rate),
                 seed=int(cfg.seed), method=cfg.method.name, preset=cfg.method.preset,
-                params=method_params(cfg.method))
+                params=method_params(cfg.method), protocol=protocol_of(cfg))
 
 
-def params_digest(params: dict[str, Any]) -> str:
-    """Short stable digest of a parameter dict (key order does not matter)."""
-    blob = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+def params_digest(params: dict[str, Any], protocol: dict[str, Any] | None = None) -> str:
+    """Short stable digest of the parameters (key order does not matter), and of ``protocol``
+    when it is not empty."""
+    payload = {"params": params, "protocol": protocol} if protocol else params
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
 def cell_id(dataset: str, mechanism: str, missing_rate: float, seed: int, method: str, preset: str,
-            params: dict[str, Any]) -> str:
+            params: dict[str, Any], protocol: dict[str, Any] | None = None) -> str:
     """File-name-safe identity of one cell, e.g. ``bt__mar__r0.3__s3__mice__paper__1a2b3c4d5e``."""
     return "__".join([dataset, mechanism, f"r{float(missing_rate):g}", f"s{int(seed)}", method, preset,
-                      params_digest(params)])
+                      params_digest(params, protocol)])
+
+
+def record_identity(record: dict[str, Any]) -> dict[str, Any]:
+    """The identity fields of a record (``protocol`` absent in records at the defaults: empty)."""
+    return {k: record.get(k) or {} if k == "protocol" else record.get(k) for k in IDENTITY_FIELDS}

@@ -6,18 +6,32 @@
     knewimp-run -m experiment=reproduce method=mine/published 'hydra.searchpath=[file:///home/me/conf]'
 
 A cell whose record says ``ok`` is skipped (resume) unless ``force=true``; a failed cell is retried.
+
+Before Hydra starts, :func:`prepare` composes and checks the whole sweep: every user error (an
+unknown choice, a bad value, an unusable results folder) is one line and exit code 2 before any
+cell runs; the cells that already have ok records are set aside, and when none is left the command
+prints a summary and exits without launching anything. Otherwise the sweep is narrowed to the
+values of each swept key that cells still to run use, and given a sweep folder of its own.
 """
 from __future__ import annotations
 
+import datetime as dt
 import importlib.resources
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import hydra
+import yaml
 from omegaconf import DictConfig
 
-from knewimp.harness.cell import UserError, run_cell
+from knewimp.harness import records
+from knewimp.harness.cell import run_cell
+from knewimp.harness.identity import cell_id
+from knewimp.harness.sweep import DIRECT_KEYS, _compose, sweep_overrides, sweep_plan
+from knewimp.harness.validate import (UserError, check_cell, check_missing_rate, check_results_dir,
+                                      check_seed, one_line)
 from knewimp.vocab import CONFIG_DIR
 
 #: Config groups whose choice is a file under CONFIG_DIR/<group>/ (the method's as method/preset).
@@ -96,11 +110,107 @@ def check_choices(argv: list[str]) -> str | None:
     return None
 
 
-def main() -> None:
-    problem = check_choices(sys.argv[1:])
+def _cli_overrides(argv: list[str]) -> list[str]:
+    return [a for a in argv if "=" in a and not a.startswith("-")]
+
+
+def _key(line: str) -> str:
+    return line.split("=", 1)[0].lstrip("+~")
+
+
+def _typed(text: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _check_direct(key: str, values: list[str]) -> None:
+    for text in values:
+        value = _typed(text)
+        if key == "seed":
+            check_seed(value)
+        elif key == "missing_rate":
+            check_missing_rate(value)
+
+
+def prepare(argv: list[str], now: dt.datetime | None = None) -> tuple[list[str], str | None]:
+    """(the command line for Hydra, or a message to print when there is nothing to run).
+
+    Raises :class:`UserError` on any configuration error of any cell of the sweep."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    problem = check_choices(argv)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        raise UserError(problem)
+    cli = _cli_overrides(argv)
+    try:
+        parsed = OverridesParser.create().parse_overrides(cli)
+        cfg = _compose([line for line, o in zip(cli, parsed) if not o.is_sweep_override()])
+    except Exception as exc:  # Hydra's own errors: malformed override, key not in the config, ...
+        raise UserError(one_line(exc)) from None
+    multirun = "-m" in argv or "--multirun" in argv or cfg.hydra.mode == RunMode.MULTIRUN
+    if not multirun:
+        check_cell(cfg)
+        return argv, None
+    fixed, sweeps = sweep_overrides(cfg, cli=cli)
+    for key in DIRECT_KEYS:
+        _check_direct(key, sweeps.get(key, []))
+
+    def check(composed, combo):
+        try:
+            check_cell(composed, results_dir=False)
+        except UserError as exc:
+            where = ", ".join(f"{k}={v}" for k, v in combo.items())
+            raise UserError(f"{exc}" + (f" (in the sweep's cells with {where})" if where else "")) from None
+
+    try:
+        plan = sweep_plan(_compose, fixed, sweeps, check=check)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(one_line(exc)) from None
+    results_dir = str(cfg.results_dir)
+    check_results_dir(results_dir)
+    good, damaged = records.scan(results_dir)
+    ok = {r["cell_id"] for r in good if r["status"] == "ok"}
+    todo = [values for values, identity in plan if cfg.force or cell_id(**identity) not in ok]
+    note = f"; {len(damaged)} damaged record files (knewimp-status lists them)" if damaged else ""
+    if not todo:
+        return argv, (f"sweep: {len(plan)} cells, every one with an ok record under {results_dir}/runs: nothing to "
+                      f"run (force=true re-runs them){note}")
+    out = list(argv)
+    narrowed = {}
+    for key, values in sweeps.items():
+        used = [v for v in values if any(t[key] == v for t in todo)]
+        if len(used) < len(values) and not any(c in v for v in used for c in ",[]{}()'\"\\"):
+            narrowed[key] = used
+    if narrowed:
+        out = [a for a in out if not ("=" in a and not a.startswith("-") and _key(a) in narrowed)]
+        out += [f"{k}={','.join(v)}" for k, v in narrowed.items()]
+    if not any(a.startswith("hydra.sweep.dir=") for a in argv):
+        now = now or dt.datetime.now()
+        out.append(f"hydra.sweep.dir=multirun/{now:%Y-%m-%d}/{now:%H-%M-%S}_{os.getpid()}")
+    jobs = 1
+    for key, values in sweeps.items():
+        jobs *= len(narrowed.get(key, values))
+    print(f"sweep: {len(plan)} cells, {len(plan) - len(todo)} with ok records, {len(todo)} to run"
+          + (f"; launching {jobs} jobs ({', '.join(narrowed)} narrowed to the values left)" if narrowed else "")
+          + note, file=sys.stderr)
+    return out, None
+
+
+def main() -> None:
+    try:
+        argv, done = prepare(sys.argv[1:])
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    if done:
+        print(done)
+        return
+    sys.argv = [sys.argv[0], *argv]
     _main()
 
 

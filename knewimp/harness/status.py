@@ -18,6 +18,7 @@ from knewimp.harness import records
 from knewimp.harness.cost import CostModel, device_kind
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells
+from knewimp.vocab import CONFIG_DIR
 
 MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick", "paper_text": "paper_text",
                 "ablation_entropy": "ablation", "sensitivity": "ablation", "toys": "toys",
@@ -31,7 +32,8 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     The report gives, per method, the cells ok / failed / not run, the compute spent and an
     estimate of the compute left (``knewimp.harness.cost``, from the records of all experiments), a
     dataset x mechanism table of ok cells, and every failed cell with its reason."""
-    have = {r["cell_id"]: r for r in records.iter_records(results_dir)}
+    good, damaged = records.scan(results_dir)
+    have = {r["cell_id"]: r for r in good}
     model = CostModel(list(have.values()), resolve_device("auto"))
     counts: dict[str, Counter] = defaultdict(Counter)
     seconds: Counter = Counter()
@@ -79,6 +81,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
                     + (f" (not counting {', '.join(unknown)}: no record to estimate from)" if unknown else "")
                     + f", {wall}.")
     lines = [f"# Grid status: experiment `{experiment}`", "",
+             (f"{len(damaged)} damaged record files (listed at the end, not counted). " if damaged else "") +
              f"{done} of {total} cells ok; imputation compute in records: {sum(seconds.values()) / 3600:.2f} h; "
              + estimate, "",
              "| method | ok | failed | not run | compute (h) | left, estimated (h) |",
@@ -112,6 +115,10 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
               f"Cells not ok are neither skipped nor excluded: {_runner(experiment)} runs them."]
     if failures:
         lines += ["", "## Failed cells", *failures]
+    if damaged:
+        lines += ["", "## Damaged record files",
+                  "Not counted as results; the next sweep over their cells moves them to `runs/.damaged/` and "
+                  "computes the cells again.", ""] + [f"- `{d.path.name}`: {d.reason}" for d in damaged]
     return "\n".join(lines) + "\n", dict(counts)
 
 
@@ -130,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    experiments = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+    if args.experiment not in experiments:
+        ap.error(f"unknown experiment {args.experiment!r}; valid choices: {', '.join(experiments)}")
     report, _ = grid_status(args.experiment, args.results_dir, args.jobs)
     print(report)
     if args.write:

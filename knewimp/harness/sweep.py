@@ -15,8 +15,9 @@ from knewimp.harness.identity import cell_identity
 from knewimp.vocab import CONFIG_DIR
 
 # Sweep keys whose values enter a cell's identity as they are; every other swept key (method,
-# preset, method.entropy_weight, ...) changes the method's composed parameters.
-DIRECT_KEYS = ("dataset", "mechanism", "seed", "missing_rate")
+# mechanism, method.entropy_weight, ...) changes the composed config beyond its own value (the
+# method's parameters, the mechanism's options), so each of their combinations is composed.
+DIRECT_KEYS = ("dataset", "seed", "missing_rate")
 
 
 def _compose(overrides: list[str]) -> DictConfig:
@@ -45,26 +46,37 @@ def sweep_overrides(config: DictConfig, cli: list[str] | None = None) -> tuple[l
     return fixed, sweeps
 
 
-def sweep_cells(compose_fn: Callable[[list[str]], DictConfig], fixed: list[str],
-                sweeps: dict[str, list[str]]) -> list[dict]:
-    """Identity dicts of every cell of a sweep, in the order of the swept keys.
+def sweep_plan(compose_fn: Callable[[list[str]], DictConfig], fixed: list[str], sweeps: dict[str, list[str]],
+               check: Callable[[DictConfig, dict[str, str]], None] | None = None) -> list[tuple[dict, dict]]:
+    """(swept values, identity dict) of every cell of a sweep, in the order of the swept keys.
 
     ``compose_fn(overrides)`` composes a config; it runs once per combination of the keys that
-    change the method's parameters, not once per cell."""
+    change more than their own value, not once per cell; ``check(config, combination)`` is called
+    on each composed config (a validation that raises)."""
     keys = [k for k in sweeps if k not in DIRECT_KEYS]
-    composed = {combo: compose_fn([*fixed, *(f"{k}={v}" for k, v in zip(keys, combo))])
-                for combo in itertools.product(*(sweeps[k] for k in keys))}
+    composed = {}
+    for combo in itertools.product(*(sweeps[k] for k in keys)):
+        cfg = compose_fn([*fixed, *(f"{k}={v}" for k, v in zip(keys, combo))])
+        if check is not None:
+            check(cfg, dict(zip(keys, combo)))
+        composed[combo] = (cfg, cell_identity(cfg))
     cells = []
     for combo in itertools.product(*sweeps.values()):
         values = dict(zip(sweeps, combo))
-        cfg = composed[tuple(v for k, v in values.items() if k not in DIRECT_KEYS)]
-        identity = cell_identity(cfg)
+        _, base = composed[tuple(v for k, v in values.items() if k not in DIRECT_KEYS)]
+        identity = dict(base)
         for key in DIRECT_KEYS:
             if key in values:
                 identity[key] = values[key]
         identity["seed"], identity["missing_rate"] = int(identity["seed"]), float(identity["missing_rate"])
-        cells.append(identity)
+        cells.append((values, identity))
     return cells
+
+
+def sweep_cells(compose_fn: Callable[[list[str]], DictConfig], fixed: list[str],
+                sweeps: dict[str, list[str]]) -> list[dict]:
+    """Identity dicts of every cell of a sweep, in the order of the swept keys (:func:`sweep_plan`)."""
+    return [identity for _, identity in sweep_plan(compose_fn, fixed, sweeps)]
 
 
 def expected_cells(experiment: str, extra: list[str] | None = None) -> list[dict]:

@@ -230,6 +230,12 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
                  else "no data directory (set the environment variable KNEWIMP_DATA_DIR or the config key data_dir)")
         raise DataError(f"dataset {name!r} not found offline: searched {where} for {spec.file} "
                         f"and the cache {cached}")
-    X = _download(spec)
+    try:
+        X = _download(spec)
+    except DataError as exc:  # say where a local copy would have been looked for, not only the network
+        where = (f"{Path(data_dir).expanduser()}" if data_dir
+                 else "no data directory (set the environment variable KNEWIMP_DATA_DIR or the config key data_dir)")
+        raise DataError(f"dataset {name!r}: {spec.file} not found locally (searched {where} and the cache "
+                        f"{cached}), and {exc}") from None
     _write_cache(spec, X)
     return X

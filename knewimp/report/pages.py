@@ -8,7 +8,9 @@ from knewimp.report.selection import TEST_PRESETS, Column, Selection, dataset_ke
 from knewimp.report.render import first_line
 
 
-def render_failed(sel: Selection, labels: dict[Column, str]) -> str:
+def render_failed(sel: Selection, labels: dict[Column, str], damaged=()) -> str:
+    """Failed, missing, superseded and malformed records, and damaged record files (``damaged``:
+    :class:`knewimp.harness.records.Damaged` items, which the next sweep moves aside and recomputes)."""
     recs = sel.kept
     failed = sorted((r for r in recs if r["status"] != "ok"),
                     key=lambda r: (mechanism_key(r["mechanism"]), dataset_key(r["dataset"]),
@@ -39,6 +41,10 @@ def render_failed(sel: Selection, labels: dict[Column, str]) -> str:
         items = sorted((k, v) for k, v in sel.excluded.items() if v.startswith(prefix))
         if items:
             lines += ["", f"## {title}", ""] + [f"- `{k}`: {v}" for k, v in items]
+    if damaged:
+        lines += ["", "## Damaged record files", "",
+                  "Not used; the next sweep over their cells moves them to `runs/.damaged/` and computes the cells again.",
+                  ""] + [f"- `{d.path.name}`: {d.reason}" for d in damaged]
     return "\n".join(lines) + "\n"
 
 

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from knewimp.harness.records import load_records
+from knewimp.harness.records import load_records, scan
 from knewimp.report.cells import build_table
 from knewimp.report.headline import render_headline
 from knewimp.report.claims import CLAIM_CSV_FIELDS, claim_rows, compute_claims, render_claims_markdown
@@ -80,8 +80,10 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
     results_dir = Path(results_dir)
     out = Path(out) if out is not None else results_dir / "tables"
     out.mkdir(parents=True, exist_ok=True)
-    records = load_records(results_dir)
+    records, damaged = scan(results_dir)
     sel = select_records(records, missing_rate, include_quick)
+    for d in damaged:
+        log(f"knewimp.report.tables: damaged record {d.path.name}: {d.reason} (not used; listed in failed.md)")
     kept = sel.kept
     if not records:
         log(f"knewimp.report.tables: no records under {results_dir / 'runs'}; writing an empty index only.")
@@ -101,7 +103,7 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
     (out / "claims.md").write_text(render_claims_markdown(claims, labels, ref, missing_rate), encoding="utf-8")
     (out / "headline.md").write_text(render_headline(claims, labels, kept), encoding="utf-8")
     _write_csv(out / "claims.csv", CLAIM_CSV_FIELDS, claim_rows(claims, labels))
-    (out / "failed.md").write_text(render_failed(sel, labels), encoding="utf-8")
+    (out / "failed.md").write_text(render_failed(sel, labels, damaged), encoding="utf-8")
 
     fig_paths: list[Path] = []
     fig_notes: list[str] = []
