@@ -11,7 +11,8 @@ and Welch's t-test (scipy) of ours vs theirs.
     ... --extra 'variant=paper_kernel_eps' (an extra KnewImputer keyword, repeatable; JSON values)
 
 ``--authors-repo`` defaults to $KNEWIMP_AUTHORS_REPO, else ../authors_newimp next to this worktree.
-``--json PATH`` also writes every run's numbers.
+``--json PATH`` also writes every run's numbers; ``--table A.json B.json ...`` prints the markdown
+table of saved runs (one row per file) instead of running anything.
 """
 from __future__ import annotations
 
@@ -56,11 +57,31 @@ def parse_extra(items) -> dict:
     return out
 
 
+def table(paths) -> str:
+    """Markdown table of saved cross-check runs (``--json`` files), one row per file."""
+    lines = ["| dataset | mechanism | cell seed | k (ours / theirs) | MAE ours | MAE theirs | Welch MAE | "
+             "WASS ours | WASS theirs | Welch WASS |", "|" + "---|" * 10]
+    for path in paths:
+        d = json.loads(Path(path).read_text())
+        o, t = d["runs"]["ours"], d["runs"]["theirs"]
+        om, tm = [r["mae"] for r in o], [r["mae"] for r in t]
+        ow, tw = [r["wass"] for r in o], [r["wass"] for r in t]
+
+        def ms(v, digits):
+            return f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f}"
+
+        extra = f" ({d['extra']})" if d.get("extra") else ""
+        lines.append(f"| {d['dataset']} | {d['mechanism']}{extra} | {d['cell_seed']} | {len(o)} / {len(t)} | "
+                     f"{ms(om, 4)} | {ms(tm, 4)} | {welch(om, tm)} | {ms(ow, 3)} | {ms(tw, 3)} | {welch(ow, tw)} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--authors-repo", default=None)
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--mechanism", required=True, help="mcar, mar, mnar (harness names)")
+    ap.add_argument("--table", nargs="+", default=None, help="print the table of these --json files and exit")
+    ap.add_argument("--dataset")
+    ap.add_argument("--mechanism", help="mcar, mar, mnar (harness names)")
     ap.add_argument("--seed", type=int, default=0, help="the cell seed (amputation)")
     ap.add_argument("--k", type=int, default=5, help="imputer seeds per side")
     ap.add_argument("--first-imputer-seed", type=int, default=0)
@@ -70,6 +91,11 @@ def main(argv=None) -> int:
     ap.add_argument("--extra", action="append", help="KEY=VALUE keyword for our KnewImputer")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if args.table:
+        print(table(args.table))
+        return 0
+    if not (args.dataset and args.mechanism):
+        ap.error("--dataset and --mechanism are required")
 
     torch.set_num_threads(1)
     X, mask = make_cell_input(args.dataset, args.mechanism.lower(), args.rate, args.seed, args.data_dir)
