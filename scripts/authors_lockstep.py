@@ -75,7 +75,6 @@ def run_authors(ref, x_miss: np.ndarray, seed: int, epochs: int, steps: int, n_o
     n = x_miss.shape[0]
     st, stt = ref.score_tuple, ref.score_trainer
     batch_rows: list = []
-    outer = {"i": -1}
 
     class RecEnergy(st.Energy):
         def __init__(self, *a, **k):
@@ -100,8 +99,7 @@ def run_authors(ref, x_miss: np.ndarray, seed: int, epochs: int, steps: int, n_o
 
     class RecTrainer(stt.Trainer):
         def __init__(self, *a, **k):
-            super().__init__(*a, **k)
-            outer["i"] += 1
+            super().__init__(*a, **k)  # one Trainer per outer iteration
             count.update(score=0, step=0)
             for lst in (tr.noise, tr.dsm_loss, tr.X, tr.S, tr.G):
                 lst.append([])
