@@ -1,6 +1,6 @@
 """KnewImputer against the authors' released code on one harness cell, k imputer seeds each.
 
-Both codes get the identical input: ``knewimp.cell.make_cell_input(dataset, mechanism, 0.3,
+Both codes get the identical input: ``knewimp.protocol.cell_input.make_cell_input(dataset, mechanism, 0.3,
 seed)`` (the standardised complete matrix and the cell's mask). Each runs with its default
 settings (ours: ``KnewImputer()``, theirs: the arguments of their run script) at float64 and one
 thread, for imputer seeds 0..k-1 (ours: ``random_state``; theirs: ``enable_reproducible_results``
