@@ -212,12 +212,9 @@ class MIWAEImputer(BaseImputer):
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
-        self._validate_params()
         n, p = X.shape
         device = resolve_device(self.device)
-        rng = self._rng()
-        init_gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-        gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
+        rng, init_gen, gen = self._torch_generators(device)
         dtype = torch.float32
         x0 = torch.as_tensor(np.nan_to_num(X), dtype=dtype, device=device)
         m = torch.as_tensor(~mask, dtype=dtype, device=device)

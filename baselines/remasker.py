@@ -212,12 +212,9 @@ class ReMaskerImputer(BaseImputer):
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
-        self._validate_params()
         n, p = X.shape
         device = resolve_device(self.device)
-        rng = self._rng()
-        init_gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-        gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
+        rng, init_gen, gen = self._torch_generators(device)
 
         lo = np.nanmin(X, axis=0)
         span = np.nanmax(X, axis=0) - lo + _SCALE_EPS

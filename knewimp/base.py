@@ -221,6 +221,17 @@ class BaseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(self.random_state)
 
+    def _torch_generators(self, device: str):
+        """(numpy generator, CPU torch generator for the initial weights, torch generator on
+        ``device`` for the draws during training), all from ``random_state``: the weights do not
+        depend on the device, and the same seed gives the same run."""
+        import torch
+
+        rng = self._rng()
+        init_gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+        gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
+        return rng, init_gen, gen
+
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
