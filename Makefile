@@ -52,7 +52,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	WANDB_MODE=disabled $(PY) -m pytest
+	WANDB_MODE=disabled $(PY) -m pytest -n 2
 
 reproduce: $(STAMP)
 	$(RUN) -m experiment=reproduce results_dir=$(RESULTS) $(LAUNCH) $(DEADLINE)
