@@ -105,6 +105,14 @@ def _with_paper(s: dict, paper: float | None) -> str:
     return _ours(s) + ("" if paper is None else f" ({fmt(paper)})")
 
 
+def _write_table(out: Path, name: str, markdown: str, rows: list[dict]) -> list[Path]:
+    """``<out>/tables/<name>.md`` and ``.csv``."""
+    md = out / "tables" / f"{name}.md"
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text(markdown)
+    return [md, _write_csv(out / "tables" / f"{name}.csv", rows)]
+
+
 def _write_csv(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fields = list(rows[0]) if rows else []
@@ -218,11 +226,7 @@ def ablation_report(grid: list[dict], ablation_records: list[dict], paper: list[
                 near += j >= 0.9 * m
         lines.append(f"| {mech.upper()} | " + " | ".join(cells) + f" | {near}/{total} |")
     text += "\n".join(lines) + "\n"
-    tables = out / "tables"
-    tables.mkdir(parents=True, exist_ok=True)
-    md = tables / "experiments_ablation_ner_joint.md"
-    md.write_text(text)
-    return [md, _write_csv(tables / "experiments_ablation_ner_joint.csv", rows)]
+    return _write_table(out, "experiments_ablation_ner_joint", text, rows)
 
 
 # ------------------------------------------------------------------------------ kernels
@@ -268,11 +272,7 @@ def kernels_report(grid: list[dict], kernel_records: list[dict], paper: list[dic
         cells = [f"{np.mean(ranks[s][k]):.2f} ({len(ranks[s][k])} blocks)" if ranks[s][k] else "--" for s in ("ours", "paper")]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     text += "\n".join(lines) + "\n"
-    tables = out / "tables"
-    tables.mkdir(parents=True, exist_ok=True)
-    md = tables / "experiments_kernels.md"
-    md.write_text(text)
-    return [md, _write_csv(tables / "experiments_kernels.csv", rows)]
+    return _write_table(out, "experiments_kernels", text, rows)
 
 
 # ------------------------------------------------------------------------------ sensitivity
@@ -301,11 +301,7 @@ def sensitivity_report(records: list[dict], out: Path, dataset: str = "cc") -> l
                          + " | ".join(cells) + " |")
             rows.append({**{k: r[k] for k in ("parameter", "value", "mechanism", "n_seeds", "seeds")},
                          "paper_grid": on_grid, **{f"{m}_{s}": r[f"{m}_{s}"] for m in METRICS for s in ("mean", "std")}})
-    tables = out / "tables"
-    tables.mkdir(parents=True, exist_ok=True)
-    md = tables / "experiments_sensitivity.md"
-    md.write_text("\n".join(lines) + "\n")
-    written = [md, _write_csv(tables / "experiments_sensitivity.csv", rows)]
+    written = _write_table(out, "experiments_sensitivity", "\n".join(lines) + "\n", rows)
     written.append(_sensitivity_figure(by_param, out / "figures" / "experiments_sensitivity.png", dataset))
     return written
 
@@ -410,11 +406,7 @@ def convergence_report(records: list[dict], out: Path) -> list[Path]:
                          f"{fmt(float(mean[-1]))} | {s_mae} | {'--' if s_wass is None else s_wass} |")
             rows.append({"mechanism": mech, "dataset": ds, "seeds": len(g), "mae_step0": at[0], "mae_step250": at[250],
                          "mae_step500": at[500], "mae_final": float(mean[-1]), "settled_mae": s_mae, "settled_wass": s_wass})
-    tables = out / "tables"
-    tables.mkdir(parents=True, exist_ok=True)
-    md = tables / "experiments_convergence.md"
-    md.write_text("\n".join(lines) + "\n")
-    written = [md, _write_csv(tables / "experiments_convergence.csv", rows)]
+    written = _write_table(out, "experiments_convergence", "\n".join(lines) + "\n", rows)
     for mech in MECHANISMS:
         if any(k[0] == mech for k in groups):
             written.append(_flow_figure(groups, mech, out / "figures" / f"experiments_convergence_{mech}.png"))
