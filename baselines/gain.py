@@ -61,7 +61,9 @@ class GAINImputer(BaseImputer):
     ``random_state``, ``device``, ``num_threads``: see :class:`knewimp.base.BaseImputer`.
 
     Fitted attributes (what actually ran): ``n_iter_``, ``batch_size_``, ``hint_rate_``,
-    ``alpha_``, ``lr_``, ``d_losses_``, ``g_losses_``.
+    ``alpha_``, ``lr_``, ``d_losses_``, ``g_losses_``, ``reconstruction_mse_``, ``column_mean_mse_``, ``saturated_``.
+    A diverged run (see ``_check_reconstruction``) raises
+    :class:`knewimp.base.ImputationError` (diverged; the harness records it as failed).
     """
 
     def __init__(self, n_iter: int = 10_000, batch_size: int = 128, hint_rate: float = 0.9, alpha: float = 100.0,
@@ -148,4 +150,26 @@ class GAINImputer(BaseImputer):
             z = torch.rand(n, d, generator=gen, device=device, dtype=dtype) * 0.01
             x_tilde = m_all * data + (1 - m_all) * z
             out = G(torch.cat([x_tilde, m_all], dim=1)).double().cpu().numpy()
+        self._check_reconstruction(out, data.double().cpu().numpy(), ~mask)
         return out * span + lo
+
+    def _check_reconstruction(self, out: np.ndarray, scaled: np.ndarray, observed: np.ndarray) -> None:
+        """Fail a generator that diverged: its outputs pinned at the sigmoid's bounds and fitting the
+        observed entries worse than their column means.
+
+        The sigmoid keeps a diverged GAIN inside the data's range, so no range rule sees it. Either
+        sign alone is not enough: an under-trained generator also fits worse than the means (its
+        outputs sit near 0.5, unsaturated), and a well-trained one may saturate on a column whose
+        values sit at its minimum. Sets ``reconstruction_mse_`` (its MSE on the observed entries,
+        min-max units), ``column_mean_mse_`` (the same for the column means) and ``saturated_``
+        (the fraction of outputs within 1e-6 of 0 or 1).
+        """
+        col_mean = np.nanmean(np.where(observed, scaled, np.nan), axis=0)
+        self.reconstruction_mse_ = float(np.mean((out - scaled)[observed] ** 2))
+        self.column_mean_mse_ = float(np.mean((col_mean - scaled)[observed] ** 2))
+        self.saturated_ = float(np.mean(np.minimum(out, 1 - out) < 1e-6))
+        if self.saturated_ >= 0.5 and not self.reconstruction_mse_ <= self.column_mean_mse_:
+            raise ImputationError(
+                f"GAIN diverged: {self.saturated_:.0%} of its generator's outputs sit at the sigmoid's bounds and "
+                f"it reproduces the observed entries with MSE {self.reconstruction_mse_:.4g}, worse than their "
+                f"column means ({self.column_mean_mse_:.4g}); lower lr")

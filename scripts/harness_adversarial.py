@@ -79,10 +79,9 @@ BLOWUPS = [
     ["dataset=pk", "method=knewimp/quick", "method.step_size=100"],
     ["dataset=pk", "method=sinkhorn/quick", "method.lr=1000"],
     ["dataset=pk", "method=tdm/quick", "method.lr=1000"],
+    # bounded by its sigmoid, so caught by GAIN's own check (generator worse than column means)
+    ["dataset=pk", "method=gain/quick", "method.lr=1000"],
 ]
-# Bad settings whose output is bounded by construction (GAIN's generator ends in a sigmoid on
-# min-max scaled data): no range rule can call them blow-ups; shown beside the column mean.
-BOUNDED_BAD = [["dataset=pk", "method=gain/quick", "method.lr=1000"]]
 
 SWEEP_24 = ["-m", "dataset=bt,pk", "mechanism=mcar,mar,mnar", "method=mean/published", "seed=0,1,2,3"]
 SWEEP_12 = ["-m", "dataset=bt,pk", "mechanism=mcar,mar,mnar", "method=mean/published", "seed=0,1"]
@@ -235,11 +234,6 @@ def section_blowup() -> tuple[int, int]:
             good += ok
             what = rec.get("error") if rec["status"] == "failed" else f"MAE {rec.get('mae'):.4g}"
             print(f"- `{' '.join(args)}`: status {rec['status']}: {what}")
-        for args in BOUNDED_BAD:
-            rec = run_cell(_compose([*args, f"results_dir={tmp}", "threads=1"]))
-            mean = run_cell(_compose([args[0], "method=mean/published", f"results_dir={tmp}"]))
-            print(f"- `{' '.join(args)}` (bounded output, not a blow-up): status {rec['status']}, "
-                  f"MAE {rec.get('mae') or float('nan'):.4g} against the column mean's {mean['mae']:.4g}")
     print(f"\n{good} of {len(BLOWUPS)} blow-up settings recorded failed with their reason\n")
     return good, len(BLOWUPS)
 

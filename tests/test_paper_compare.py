@@ -71,9 +71,9 @@ def tiny_records():
             rs.append(rec("mean", "published", ds, "mar", s, 0.84, 0.87))
             rs.append(rec("tdm", "paper", ds, "mar", s, 0.84 + 0.001 * s, 0.9 + 0.001 * s))
             rs.append(rec("tdm", "published", ds, "mar", s, 0.30 + 0.01 * s, 0.20 + 0.01 * s))
-    rs.append(rec("miracle", "hyperimpute", "bt", "mar", 0, 0.9, 1.0))
-    rs.append(rec("miracle", "hyperimpute", "bt", "mar", 1, 0.9, 1.0, status="failed"))
-    rs.append(rec("miracle", "hyperimpute", "cc", "mar", 0, 0.9, 1.0, status="failed"))
+    rs.append(rec("miracle", "cpu", "bt", "mar", 0, 0.9, 1.0))
+    rs.append(rec("miracle", "cpu", "bt", "mar", 1, 0.9, 1.0, status="failed"))
+    rs.append(rec("miracle", "cpu", "cc", "mar", 0, 0.9, 1.0, status="failed"))
     rs.append(rec("knewimp", "paper", "bt", "mar", 0, 0.1, 0.1, rate=0.5))  # a rate the paper has not here
     return rs
 
@@ -174,14 +174,14 @@ def test_compare_maps_methods_presets_and_reference():
     r = _get(rows, paper_method="TDM", ours_preset="published", dataset="bt", metric="mae")
     assert r["verdict"] == pc.OURS_LOWER and r["closer_to"] == "colmean"
     assert r["paper_vs_colmean"] == pytest.approx((0.83 - 0.84) / 0.84)
-    # MIRACLE: whatever preset has records; one ok seed is too few, only failures -> all failed
+    # MIRACLE: its grid preset (cpu); one ok seed is too few, only failures -> all failed
     r = _get(rows, paper_method="MIRACLE", dataset="bt", metric="mae")
-    assert r["ours_preset"] == "hyperimpute" and r["n"] == 1 and r["n_failed"] == 1
+    assert r["ours_preset"] == "cpu" and r["n"] == 1 and r["n_failed"] == 1
     assert r["verdict"] == pc.FEW_SEEDS
     assert _get(rows, paper_method="MIRACLE", dataset="cc", metric="mae")["verdict"] == pc.ALL_FAILED
-    # MIWAE: no records at all -> one "not run yet" row set with no preset; nan stays nan
+    # MIWAE: no records at all -> "not run yet" rows under its grid preset; nan stays nan
     assert {(r["ours_preset"], r["verdict"]) for r in rows if r["paper_method"] == "MIWAE"} == \
-        {("-", pc.NOT_RUN), ("-", pc.PAPER_NAN)}
+        {("cpu", pc.NOT_RUN), ("cpu", pc.PAPER_NAN)}
     # methods the paper fragment does not print produce no rows
     assert not [r for r in rows if r["paper_method"] in ("Sink", "GAIN")]
 
@@ -202,7 +202,7 @@ def test_summary_counts_and_relative_differences():
     assert s["mean_rel_diff"] == pytest.approx(((bt - 0.50) / 0.50 + (0.45 - 0.35) / 0.35) / 2)
     s = summ[("TDM", "published", "wass")]
     assert (s["compared"], s["ours_lower"], s["closer_to_colmean"]) == (2, 2, 2)
-    s = summ[("MIWAE", "-", "wass")]
+    s = summ[("MIWAE", "cpu", "wass")]
     assert (s["printed"], s["compared"], s["mean_rel_diff"]) == (1, 0, None)
 
 
@@ -258,7 +258,7 @@ def test_cli_writes_markdown_csv_and_figure(tmp_path, capsys):
     md = (tmp_path / "t" / "paper_vs_ours.md").read_text()
     assert md.startswith("# Every number the paper prints, next to ours")
     assert "| MAR | CC | MAE | 0.35 ± 0.05 | 0.450 ± 0.010 (3) | 0.100 | +29% | ours higher | 0.840 |" in md
-    assert "Not run yet: no records of `miwae`; 4 printed cells" in md
+    assert "Not run yet: no records of `miwae` with preset `cpu`; 4 printed cells" in md
     with open(tmp_path / "t" / "paper_vs_ours.csv") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == 4 * 6  # NewImp x 2 presets, TDM x 2 presets, MIRACLE, MIWAE; 4 cells each

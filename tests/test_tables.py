@@ -235,3 +235,19 @@ def test_wass_approximation_and_missing_value_are_stated(tmp_path):
     assert _md_rows(tmp_path / "tables" / "mar_wass.md")["wqw"]["mean"].startswith("<u>1.600 ± 0.000 (n=2)</u>")
     failed = (tmp_path / "tables" / "failed.md").read_text()
     assert "## Damaged record files" in failed and "status 'running' is not one of ok, failed" in failed
+
+
+def test_a_further_grid_joins_the_tables_only_with_complete_columns(tmp_path):
+    from knewimp.report.tables import complete_columns
+
+    def rec(method, preset, seed, status="ok", rate=0.3):
+        return dict(dataset="bt", mechanism="mcar", seed=seed, method=method, preset=preset, status=status,
+                    missing_rate=rate)
+
+    main = [rec("knewimp", "paper", s) for s in range(3)]
+    extra = ([rec("miwae", "cpu", s) for s in range(3)] + [rec("miracle", "cpu", s) for s in range(2)]
+             + [rec("miracle", "cpu", 2, status="failed"), rec("remasker", "cpu", 0, rate=0.5)])
+    joined, waiting = complete_columns(main, extra)
+    assert {(r["method"], r["seed"]) for r in joined} == {("miwae", 0), ("miwae", 1), ("miwae", 2)}
+    assert waiting == {("miracle", "cpu"): (2, 3)}
+    assert complete_columns([], extra)[0] == []  # nothing to complete against: nothing joins

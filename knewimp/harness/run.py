@@ -29,6 +29,7 @@ from omegaconf import DictConfig
 from knewimp.harness import records
 from knewimp.harness.cell import run_cell
 from knewimp.harness.identity import cell_id
+from knewimp.harness.orphans import cell_running, watch_parent
 from knewimp.harness.sweep import DIRECT_KEYS, _compose, sweep_overrides, sweep_plan
 from knewimp.harness.validate import (UserError, check_cell, check_missing_rate, check_results_dir,
                                       check_seed, one_line)
@@ -40,8 +41,10 @@ CHOICE_GROUPS = ("method", "dataset", "mechanism", "experiment", "logger")
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
 def _main(cfg: DictConfig) -> float | None:
+    watch_parent()
     try:
-        record = run_cell(cfg)
+        with cell_running():
+            record = run_cell(cfg)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -1,7 +1,7 @@
 """``make tables``: every generated file, from the records alone.
 
-1. the result tables, claims, ranks, headline and figures of ``<results-dir>/runs``
-   (:mod:`knewimp.report.tables`);
+1. the result tables, claims, ranks, headline and figures of ``<results-dir>/runs``, joined by
+   each complete column of ``<results-dir>/new_baselines/runs`` (:mod:`knewimp.report.tables`);
 2. every number the paper prints next to ours (:mod:`knewimp.report.paper`), and its headline;
 3. the ablation and sensitivity tables and figures of ``results/ablation/runs``
    (:mod:`knewimp.report.ablation`);
@@ -12,7 +12,7 @@
    and figure of ``results/runtime/runtime.json`` (:mod:`knewimp.report.runtime`), each skipped
    when its input is absent, and the Dirichlet illustration (:mod:`knewimp.report.dirichlet`,
    computed, no input);
-6. the grid status of each grid experiment (:mod:`knewimp.harness.status`);
+6. the grid status of each grid experiment (reproduce, faithful, new_baselines) (:mod:`knewimp.harness.status`);
 7. the README, docs/results.md and docs/experiments.md, whose marked blocks are copied from the tables
    (:mod:`knewimp.report.readme`).
 
@@ -35,10 +35,14 @@ from knewimp.report import ablation, dirichlet, experiments, paper, readme, runt
 from knewimp.report.selection import MaskMismatch
 from knewimp.report.tables import write_tables
 
-#: (experiment, status file) of the grids whose records live in the main results folder.
-GRID_EXPERIMENTS = (("reproduce", "grid_status.md"), ("faithful", "grid_status_faithful.md"))
+#: (experiment, status file, folder under the results folder holding its records) of each grid.
+GRID_EXPERIMENTS = (("reproduce", "grid_status.md", ""), ("faithful", "grid_status_faithful.md", ""),
+                    ("new_baselines", "grid_status_new_baselines.md", "new_baselines"))
+#: Folders (under the results folder) of grids on the main cells whose complete columns join the
+#: result tables, ranks and claims (a partial column waits; :func:`knewimp.report.tables.complete_columns`).
+JOIN_EXTRA = ("new_baselines",)
 #: Folders (under the results folder) of experiments whose records the paper comparison also reads.
-PAPER_EXTRA = ("paper_text",)
+PAPER_EXTRA = ("paper_text", "new_baselines")
 #: Parallel cells the grid status's wall-time estimate assumes (fixed, so the file does not depend
 #: on the machine that regenerates it).
 STATUS_JOBS = 2
@@ -53,7 +57,8 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     results_dir = Path(results_dir)
     out = Path(out) if out is not None else results_dir
     tables, figures = out / "tables", out / "figures"
-    write_tables(results_dir, tables, figures_out=figures, log=log)
+    write_tables(results_dir, tables, figures_out=figures, log=log,
+                 join_dirs=[results_dir / extra for extra in JOIN_EXTRA if (results_dir / extra / "runs").is_dir()])
     paper_path = paper.resolve_paper_path()
     if paper_path is not None:
         records = load_records(results_dir)
@@ -68,8 +73,8 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     toys.build(results_dir / "toys", out, log=log)
     runtime.build(results_dir / "runtime" / "runtime.json", out, log=log)
     dirichlet.build(out, log=log)
-    for experiment, name in GRID_EXPERIMENTS:
-        report, _ = grid_status(experiment, results_dir, jobs)
+    for experiment, name, folder in GRID_EXPERIMENTS:
+        report, _ = grid_status(experiment, results_dir / folder, jobs)
         (tables / name).write_text(report)
     for doc in DOCUMENTS:
         source = ROOT / doc

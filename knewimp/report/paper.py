@@ -28,8 +28,8 @@ reference the paper's baselines are read against: ``paper_vs_colmean = (v - c) /
 
 Method mapping (``METHOD_MAP``): NewImp -> knewimp (``paper`` = the authors' run script; also
 ``paper_text`` = the paper's text, when run); Sink -> sinkhorn (``published``); TDM and GAIN -> both
-our ``paper`` and ``published`` presets; CSDI_T and MissDiff -> ``cpu``; MIRACLE, MIWAE, ReMasker ->
-any preset we have records for, else ``not run yet``.
+our ``paper`` and ``published`` presets; CSDI_T, MissDiff, MIRACLE, MIWAE, ReMasker -> ``cpu``
+(``not run yet`` where a cell has no record).
 
 Usage::
 
@@ -97,9 +97,9 @@ METHOD_MAP: tuple[MethodMap, ...] = (
     MethodMap("GAIN", "gain", "published", "GAIN's own published settings"),
     MethodMap("CSDI_T", "csdi_t", "cpu", "CPU-sized CSDI_T (fewer epochs / samples than the paper's)"),
     MethodMap("MissDiff", "missdiff", "cpu", "CPU-sized MissDiff (fewer epochs / samples than the paper's)"),
-    MethodMap("MIRACLE", "miracle", None, "not implemented here"),
-    MethodMap("MIWAE", "miwae", None, "not implemented here"),
-    MethodMap("ReMasker", "remasker", None, "not implemented here"),
+    MethodMap("MIRACLE", "miracle", "cpu", "the published model and batch, a quarter of the epochs"),
+    MethodMap("MIWAE", "miwae", "cpu", "the published model, a quarter of the epochs"),
+    MethodMap("ReMasker", "remasker", "cpu", "the published architecture, a sixth of the epochs"),
 )
 COLMEAN = ("mean", "published")
 

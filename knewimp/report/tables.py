@@ -52,6 +52,29 @@ def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[dict]) -> None:
         w.writerows(rows)
 
 
+def complete_columns(records: list[dict], extra: list[dict], reference: str = "knewimp",
+                     missing_rate: float = 0.3) -> tuple[list[dict], dict[tuple[str, str], tuple[int, int]]]:
+    """The records of ``extra`` whose (method, preset) column is complete, and the others' progress.
+
+    Complete: an ok record, at ``missing_rate``, for every (dataset, mechanism, seed) cell that
+    the ``reference`` method has in ``records``. A partial column would leave some blocks of
+    the ranks and claims without it, so it waits: {(method, preset): (cells ok, cells wanted)}.
+    """
+    def at_rate(r):
+        return r.get("missing_rate") is not None and abs(float(r["missing_rate"]) - missing_rate) < 1e-9
+
+    want = {(r["dataset"], r["mechanism"], int(r["seed"])) for r in records
+            if r.get("method") == reference and r.get("status") == "ok" and at_rate(r)}
+    have: dict[tuple[str, str], set] = {}
+    for r in extra:
+        if r.get("status") == "ok" and at_rate(r):
+            have.setdefault((r["method"], r["preset"]), set()).add((r["dataset"], r["mechanism"], int(r["seed"])))
+    done = {col for col, cells in have.items() if want and want <= cells}
+    joined = [r for r in extra if (r.get("method"), r.get("preset")) in done]
+    waiting = {col: (len(cells & want), len(want)) for col, cells in have.items() if col not in done}
+    return joined, waiting
+
+
 def _write_mechanism_tables(out: Path, kept: list[dict], ref: Column | None, labels: dict[Column, str],
                             missing_rate: float) -> list[tuple[str, list[str]]]:
     written = []
@@ -75,12 +98,23 @@ def _write_mechanism_tables(out: Path, kept: list[dict], ref: Column | None, lab
 
 def write_tables(results_dir: str | Path = "results", out: str | Path | None = None, missing_rate: float = 0.3,
                  reference: str = "knewimp", include_quick: bool = False, figures_out: str | Path | None = None,
-                 figures: bool = True, log=print) -> dict[str, Any]:
-    """Write every table, ranks, failures, all records and the index; return a summary dict."""
+                 figures: bool = True, log=print, join_dirs: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """Write every table, ranks, failures, all records and the index; return a summary dict.
+
+    ``join_dirs``: results folders of further grids on the same cells (e.g. ``results/new_baselines``);
+    a (method, preset) column of theirs joins the tables once it is complete (:func:`complete_columns`).
+    """
     results_dir = Path(results_dir)
     out = Path(out) if out is not None else results_dir / "tables"
     out.mkdir(parents=True, exist_ok=True)
     records, damaged = scan(results_dir)
+    for folder in join_dirs:
+        extra, extra_damaged = scan(folder)
+        joined, waiting = complete_columns(records, extra, reference, missing_rate)
+        records, damaged = records + joined, damaged + extra_damaged
+        for (method, preset), (have, want) in sorted(waiting.items()):
+            log(f"knewimp.report.tables: {method}/{preset} in {folder}: {have} of {want} cells ok, "
+                f"joins the tables when complete")
     sel = select_records(records, missing_rate, include_quick)
     for d in damaged:
         log(f"knewimp.report.tables: damaged record {d.path.name}: {d.reason} (not used; listed in failed.md)")
