@@ -17,9 +17,10 @@ SCALE = np.array([1e-2, 1.0, 30.0, 1e3, 0.2, 5e2])
 OFFSET = np.array([0.5, -3.0, 100.0, 2e4, 0.0, -700.0])
 CHOICES = ["mean/quick", "mice/quick", "gain/quick", "tdm/quick", "sinkhorn/quick", "knewimp/quick",
            "csdi_t/quick", "missdiff/quick", "miwae/quick", "remasker/quick", "miracle/quick"]
-# Equivariance, not accuracy, is tested here: the diffusion presets train shorter.
+# Equivariance, not accuracy, is tested here: the dearest quick presets train shorter.
 SHORTER = {"csdi_t/quick": ("method.epochs=20", "method.n_samples=5"),
-           "missdiff/quick": ("method.epochs=20", "method.n_samples=5")}
+           "missdiff/quick": ("method.epochs=20", "method.n_samples=5"),
+           "remasker/quick": ("method.n_epochs=30",)}
 
 
 @pytest.fixture(scope="module")

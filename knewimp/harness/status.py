@@ -21,6 +21,7 @@ from knewimp.harness.sweep import expected_cells
 from knewimp.vocab import CONFIG_DIR
 
 MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick", "paper_text": "paper_text",
+                "new_baselines": "new_baselines",
                 "ablation_entropy": "ablation", "sensitivity": "ablation", "toys": "toys",
                 "ablation_ner_joint": "ablation-ner-joint", "kernels": "kernels",
                 "sensitivity_paper": "sensitivity-paper", "convergence": "convergence"}
