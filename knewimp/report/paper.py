@@ -389,7 +389,7 @@ def headlines(rows: list[dict], summary: list[dict] | None = None, rate: float =
         out.append(f"KnewImp (`{preset}` preset) reproduces {rep} of the {compared} printed NewImp cells at "
                    f"{rate:.0%} ({mechs} x {n_ds} datasets x {mets}) within the paper's rounding plus two "
                    f"standard errors: {per_metric}.")
-    for paper_method in ("Sink", "TDM", "GAIN", "CSDI_T", "MissDiff"):
+    for paper_method in ("Sink", "TDM", "GAIN", "CSDI_T", "MissDiff", "MIRACLE", "MIWAE", "ReMasker"):
         ss = [s for s in _find(summary, paper_method=paper_method) if s["compared"]]
         if not ss:
             continue
@@ -399,10 +399,12 @@ def headlines(rows: list[dict], summary: list[dict] | None = None, rate: float =
         parts = []
         for preset, pss in by_preset.items():
             comp = sum(s["compared"] for s in pss)
+            printed = sum(s["printed"] for s in pss)
+            so_far = f" (so far: {comp} of its {printed} printed cells have records)" if comp < printed else ""
             rel = [r["rel_diff"] for r in _find(rows, paper_method=paper_method, ours_preset=preset)
                    if r["verdict"] in COMPARED]
             near_cm = sum(s["closer_to_colmean"] for s in pss)
-            parts.append(f"`{pss[0]['ours_method']}/{preset}` reproduces {sum(s['reproduced'] for s in pss)} of "
+            parts.append(f"`{pss[0]['ours_method']}/{preset}`{so_far} reproduces {sum(s['reproduced'] for s in pss)} of "
                          f"{comp} (ours lower in {sum(s['ours_lower'] for s in pss)}, higher in "
                          f"{sum(s['ours_higher'] for s in pss)}; mean relative difference "
                          f"{_pct(statistics.fmean(rel))}), and the printed value is nearer our column-mean "
