@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from typing import Iterator
 
 log = logging.getLogger("knewimp.harness.orphans")
@@ -20,8 +21,8 @@ _watching = False
 
 
 def _watch(parent: int, interval: float) -> None:
-    event = threading.Event()
-    while not event.wait(interval):
+    while True:
+        time.sleep(interval)
         if os.getppid() != parent:
             with _busy:  # wait for the running cell, if any, then end before the next one starts
                 log.warning("launcher %d is gone: this worker (pid %d) exits", parent, os.getpid())

@@ -75,16 +75,15 @@ _FP_SLACK = 1e-12
 
 @dataclass(frozen=True)
 class MethodMap:
-    """One paper method read against one (method, preset) of ours; ``preset=None``: every preset
-    we have records for (one row set each), for methods this project has not settled a preset of."""
+    """One paper method read against one (method, preset) of ours."""
     paper: str
     ours: str
-    preset: str | None
+    preset: str
     note: str
 
     @property
     def label(self) -> str:
-        return f"{self.paper} vs {self.ours}/{self.preset or 'any'}"
+        return f"{self.paper} vs {self.ours}/{self.preset}"
 
 
 METHOD_MAP: tuple[MethodMap, ...] = (
@@ -253,10 +252,6 @@ def verdict(paper_value: float | None, paper_std: float | None, ours: Sequence[f
     return (OURS_LOWER if diff < 0 else OURS_HIGHER), tol
 
 
-def _presets_of(groups: dict, method: str) -> list[str]:
-    return sorted({k[1] for k in groups if k[0] == method})
-
-
 def compare(records: Iterable[dict], paper: dict, paper_n: int = 5,
             rates: Iterable[float] | None = None) -> tuple[list[dict], list[str]]:
     """The comparison rows (fields ``CSV_FIELDS``) and warnings about the records.
@@ -271,20 +266,17 @@ def compare(records: Iterable[dict], paper: dict, paper_n: int = 5,
     rows = []
     for rate in sorted(rates):
         for mm in METHOD_MAP:
-            presets = [mm.preset] if mm.preset else (_presets_of(groups, mm.ours) or [None])
-            for preset in presets:
-                for mech in MECHANISMS:
-                    for ds in DATASETS:
-                        for metric in METRICS:
-                            cell = cells.get((rate, mech, mm.paper, ds, metric))
-                            if cell is None:
-                                continue
-                            rows.append(_row(rate, mech, ds, metric, mm, preset, cell, groups, paper_n))
+            for mech in MECHANISMS:
+                for ds in DATASETS:
+                    for metric in METRICS:
+                        cell = cells.get((rate, mech, mm.paper, ds, metric))
+                        if cell is not None:
+                            rows.append(_row(rate, mech, ds, metric, mm, cell, groups, paper_n))
     return rows, warnings
 
 
-def _row(rate, mech, ds, metric, mm: MethodMap, preset, cell, groups, paper_n) -> dict:
-    g = groups.get((mm.ours, preset, rate, mech, ds), {"ok": [], "failed": 0})
+def _row(rate, mech, ds, metric, mm: MethodMap, cell, groups, paper_n) -> dict:
+    g = groups.get((mm.ours, mm.preset, rate, mech, ds), {"ok": [], "failed": 0})
     ours = [float(r[metric]) for r in g["ok"]]
     mean, std = _mean_std(ours)
     v = cell["value"]
@@ -297,7 +289,7 @@ def _row(rate, mech, ds, metric, mm: MethodMap, preset, cell, groups, paper_n) -
         closer = "colmean" if abs(v - cm_mean) < abs(v - mean) else "ours"
     return {
         "missing_rate": rate, "mechanism": mech, "dataset": ds, "metric": metric,
-        "paper_method": mm.paper, "ours_method": mm.ours, "ours_preset": preset or "-",
+        "paper_method": mm.paper, "ours_method": mm.ours, "ours_preset": mm.preset,
         "paper_value": v, "paper_std": cell["std"], "paper_significant": cell["significant"],
         "paper_tables": " / ".join(cell["tables"] + cell["std_tables"]),
         "half_width": None if v is None else half_width(v),
@@ -493,8 +485,7 @@ def render_markdown(rows: list[dict], summary: list[dict], sentences: list[str],
     for (rate, pm, om, preset), rs in sections.items():
         title = f"## {pm} (paper) vs {om}/{preset} (ours), {rate:.0%} missing"
         if not any(r["n"] or r["n_failed"] for r in rs):
-            lines += [title, "", f"Not run yet: no records of `{om}`"
-                      f"{'' if preset == '-' else f' with preset `{preset}`'}; {len(rs)} printed cells "
+            lines += [title, "", f"Not run yet: no records of `{om}` with preset `{preset}`; {len(rs)} printed cells "
                       f"({', '.join(sorted(set(rs[0]['paper_tables'].split(' / '))))}).", ""]
             continue
         lines += [title, "", "| mechanism | dataset | metric | paper ± std | ours ± std (n) | diff | rel. diff "

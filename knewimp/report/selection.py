@@ -115,11 +115,16 @@ def record_key(rec: dict) -> str:
     return "/".join(str(rec.get(k)) for k in ("dataset", "mechanism", "missing_rate", "seed", "method", "preset"))
 
 
+def at_missing_rate(rec: dict, missing_rate: float) -> bool:
+    """Whether ``rec`` was run at ``missing_rate`` (a non-numeric rate never is)."""
+    rate = rec.get("missing_rate")
+    return is_number(rate) and math.isclose(float(rate), missing_rate, rel_tol=0, abs_tol=1e-9)
+
+
 def _exclusion(rec: dict, missing_rate: float, include_quick: bool) -> str | None:
     """Why ``rec`` (its seed already an int) stays out of the tables, or None."""
-    rate = rec.get("missing_rate")
-    if not is_number(rate) or not math.isclose(float(rate), missing_rate, rel_tol=0, abs_tol=1e-9):
-        return f"missing_rate {rate} != {missing_rate:g}"
+    if not at_missing_rate(rec, missing_rate):
+        return f"missing_rate {rec.get('missing_rate')} != {missing_rate:g}"
     if rec["preset"] in TEST_PRESETS and not include_quick:
         return f"preset {rec['preset']} (tests only; --include-quick to include)"
     return None

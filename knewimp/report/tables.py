@@ -34,8 +34,8 @@ from knewimp.harness.records import load_records, scan
 from knewimp.report.cells import build_table
 from knewimp.report.headline import render_headline
 from knewimp.report.claims import CLAIM_CSV_FIELDS, claim_rows, compute_claims, render_claims_markdown
-from knewimp.report.selection import (Column, MaskMismatch, all_records_rows, column_labels, columns_in,
-                                      mechanisms_in, resolve_reference, select_records)
+from knewimp.report.selection import (Column, MaskMismatch, all_records_rows, at_missing_rate, column_labels,
+                                      columns_in, mechanisms_in, resolve_reference, select_records)
 from knewimp.report.ranks import RANK_CSV_FIELDS, compute_ranks, rank_rows, render_ranks_markdown
 from knewimp.report.render import DAGGER, TABLE_CSV_FIELDS, render_latex, render_markdown, table_rows
 from knewimp.report.pages import render_failed, render_index
@@ -60,14 +60,11 @@ def complete_columns(records: list[dict], extra: list[dict], reference: str = "k
     the ``reference`` method has in ``records``. A partial column would leave some blocks of
     the ranks and claims without it, so it waits: {(method, preset): (cells ok, cells wanted)}.
     """
-    def at_rate(r):
-        return r.get("missing_rate") is not None and abs(float(r["missing_rate"]) - missing_rate) < 1e-9
-
     want = {(r["dataset"], r["mechanism"], int(r["seed"])) for r in records
-            if r.get("method") == reference and r.get("status") == "ok" and at_rate(r)}
+            if r.get("method") == reference and r.get("status") == "ok" and at_missing_rate(r, missing_rate)}
     have: dict[tuple[str, str], set] = {}
     for r in extra:
-        if r.get("status") == "ok" and at_rate(r):
+        if r.get("status") == "ok" and at_missing_rate(r, missing_rate):
             have.setdefault((r["method"], r["preset"]), set()).add((r["dataset"], r["mechanism"], int(r["seed"])))
     done = {col for col, cells in have.items() if want and want <= cells}
     joined = [r for r in extra if (r.get("method"), r.get("preset")) in done]
