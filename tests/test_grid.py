@@ -48,6 +48,9 @@ def test_status_estimates_time_left_from_the_records(tmp_path):
     assert "12 of 36 cells ok" in report and "estimated compute left: 0.7 h" in report
     assert "about 0.3 h wall at 2 parallel cells" in report
     assert "| bt | 2/6 | 2/6 | 2/6 | 0.34 |" in report
+    m, preset, ds = cells[0]["method"], cells[0]["preset"], cells[0]["dataset"]
+    seconds = report.split("## Seconds per ok cell")[1].split("##")[0]
+    assert f"| {m}/{preset} | " in seconds and "100.0 (" in seconds
 
 
 def test_sweep_cells_expand_cli_sweeps_over_method_parameters():
@@ -75,6 +78,7 @@ def test_status_without_records_gives_no_estimate_rather_than_zero(tmp_path):
     assert "0 of 36 cells ok" in report and "no estimate of the compute left yet" in report
     assert "0.0 h" not in report
     assert "| bt | 0/6 | 0/6 | 0/6 | -- |" in report
+    assert "Seconds per ok cell" not in report
 
 
 def test_sweep_plan_names_cells_it_cannot_estimate_instead_of_a_figure():

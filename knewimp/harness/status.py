@@ -10,6 +10,7 @@ estimate of the compute left.
 from __future__ import annotations
 
 import argparse
+import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     blocks: dict[tuple, Counter] = defaultdict(Counter)
     failures = []
     ran_on: dict[tuple, Counter] = defaultdict(Counter)  # (device kind, torch) -> ok cells per method
+    cell_seconds: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))  # (method, preset) -> dataset -> s
     for cell in expected_cells(experiment):
         cid = cell_id(**cell)
         rec = have.get(cid)
@@ -54,6 +56,8 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
         counts[method][state] += 1
         if state == "ok":
             ran_on[(device_kind(rec.get("device")), (rec.get("versions") or {}).get("torch", "?"))][method] += 1
+            if rec.get("fit_seconds") is not None:
+                cell_seconds[(method, cell["preset"])][cell["dataset"]].append(rec["fit_seconds"])
         blocks[(cell["dataset"], cell["mechanism"])][state == "ok"] += 1
         if rec is not None:
             seconds[method] += rec.get("fit_seconds") or 0.0
@@ -105,6 +109,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
             est = f"{left_ds[ds] / 3600:.2f}" + (" (extrapolated)" if ds in extrapolated else "")
         row.append(est)
         lines.append(f"| {ds} | " + " | ".join(row) + " |")
+    lines += _seconds_table(cell_seconds, datasets)
     lines += ["", "## Where the ok cells ran", ""]
     lines += ["| device | torch | cells ok | methods (cells) |", "|---|---|---|---|"] if ran_on else ["No ok cell yet."]
     for (kind, torch_version), by_method in sorted(ran_on.items(), key=lambda kv: -sum(kv[1].values())):
@@ -121,6 +126,19 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
                   "Not counted as results; the next sweep over their cells moves them to `runs/.damaged/` and "
                   "computes the cells again.", ""] + [f"- `{d.path.name}`: {d.reason}" for d in damaged]
     return "\n".join(lines) + "\n", dict(counts)
+
+
+def _seconds_table(cell_seconds: dict, datasets: list[str]) -> list[str]:
+    """Median wall seconds of the ok cells' imputation per method x preset and dataset, with the
+    number of cells behind each median (the machine and its load are those the records state)."""
+    if not cell_seconds:
+        return []
+    lines = ["", "## Seconds per ok cell (median of the records' `fit_seconds`; cells in brackets)", "",
+             "| method | " + " | ".join(datasets) + " |", "|---" * (len(datasets) + 1) + "|"]
+    for (method, preset), by_ds in cell_seconds.items():
+        row = [f"{statistics.median(by_ds[ds]):.1f} ({len(by_ds[ds])})" if by_ds.get(ds) else "--" for ds in datasets]
+        lines.append(f"| {method}/{preset} | " + " | ".join(row) + " |")
+    return lines
 
 
 def _runner(experiment: str) -> str:
