@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from knewimp.harness.methods import build_imputer  # noqa: E402
+from knewimp.harness.records import write_json_atomic  # noqa: E402
 from knewimp.protocol.amputation import mcar  # noqa: E402
 
 FIXED_N, FIXED_D = 1000, 10
@@ -146,10 +147,7 @@ def main(argv=None) -> int:
         m["at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         done[key] = m
         data["measurements"] = sorted(done.values(), key=_key)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, out)
+        write_json_atomic(out, data)
         split = f" (cpu score {m['cpu_score_fit']:.1f} + flow {m['cpu_flow']:.1f})" if "cpu_score_fit" in m else ""
         print(f"{choice:20s} {m['dtype']:8s} {device:5s} N={n:5d} D={d:3d}: wall {m['wall_total']:7.2f}s, "
               f"cpu {m['cpu_total']:7.2f}s{split}, load {m['loadavg_before']:.1f}", flush=True)

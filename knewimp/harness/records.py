@@ -194,19 +194,19 @@ def clean_stale_tmp(folder: str | os.PathLike, now: float | None = None) -> list
     return removed
 
 
-def write_record(results_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Write ``record`` under ``<results_dir>/runs/<cell_id>.json`` atomically, mode 0644.
+def write_json_atomic(path: str | os.PathLike, obj: Any, **dump_kwargs: Any) -> Path:
+    """Write ``obj`` as JSON (``indent=1`` unless given) to ``path`` atomically, mode 0644.
 
     The JSON goes to a temporary file in the same directory, is flushed and fsynced, then renamed
-    over the target: a reader (or a killed sweep) sees either the old file or the complete new one.
+    over the target: a reader (or a killed writer) sees either the old file or the complete new one.
     """
-    path = record_path(results_dir, record["cell_id"])
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path.stem), suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, RECORD_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=1, sort_keys=True, allow_nan=False, default=str)
+            json.dump(obj, fh, **{"indent": 1, **dump_kwargs})
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
@@ -215,3 +215,9 @@ def write_record(results_dir: str | os.PathLike, record: dict[str, Any]) -> Path
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_record(results_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Write ``record`` under ``<results_dir>/runs/<cell_id>.json`` atomically (:func:`write_json_atomic`)."""
+    return write_json_atomic(record_path(results_dir, record["cell_id"]), record, sort_keys=True, allow_nan=False,
+                             default=str)

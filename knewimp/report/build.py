@@ -9,11 +9,11 @@
    sensitivity at the paper's grid, convergence; :mod:`knewimp.report.experiments`), each
    where its records exist;
 5. the toys table and figure of ``results/toys`` (:mod:`knewimp.report.toys`), the runtime table
-   and figure of ``results/runtime/runtime.json`` (:mod:`knewimp.report.runtime`), each skipped
-   when its input is absent, and the Dirichlet illustration (:mod:`knewimp.report.dirichlet`,
-   computed, no input);
+   and figure of ``results/runtime/runtime.json`` (:mod:`knewimp.report.runtime`), the one-cell
+   benchmarks of ``results/bench`` (:mod:`knewimp.report.bench`), each skipped when its input is
+   absent, and the Dirichlet illustration (:mod:`knewimp.report.dirichlet`, computed, no input);
 6. the grid status of each grid experiment (reproduce, faithful, new_baselines) (:mod:`knewimp.harness.status`);
-7. the README, docs/results.md and docs/experiments.md, whose marked blocks are copied from the tables
+7. the README and the documents of ``DOCUMENTS``, whose marked blocks are copied from the tables
    (:mod:`knewimp.report.readme`).
 
     python -m knewimp.report.build [--results-dir results] [--out DIR]
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from knewimp.harness.status import grid_status
 from knewimp.harness.records import load_records
-from knewimp.report import ablation, dirichlet, experiments, paper, readme, runtime, toys
+from knewimp.report import ablation, bench, dirichlet, experiments, paper, readme, runtime, toys
 from knewimp.report.selection import MaskMismatch
 from knewimp.report.tables import write_tables
 
@@ -47,7 +47,7 @@ PAPER_EXTRA = ("paper_text", "new_baselines")
 #: on the machine that regenerates it).
 STATUS_JOBS = 2
 #: Documents with <!-- results:NAME --> blocks, relative to the project root.
-DOCUMENTS = ("README.md", "docs/results.md", "docs/experiments.md")
+DOCUMENTS = ("README.md", "docs/results.md", "docs/experiments.md", "docs/new_baselines.md")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -72,6 +72,7 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     experiments.write_experiments(results_dir, out, log=lambda *a: None)
     toys.build(results_dir / "toys", out, log=log)
     runtime.build(results_dir / "runtime" / "runtime.json", out, log=log)
+    bench.build(results_dir / "bench", out, paper_path, log=log)
     dirichlet.build(out, log=log)
     for experiment, name, folder in GRID_EXPERIMENTS:
         report, _ = grid_status(experiment, results_dir / folder, jobs)

@@ -1,0 +1,128 @@
+"""Tables of the one-cell benchmarks kept under ``results/bench`` (generated, never typed).
+
+- every ``<name>.json`` holding ``measurements`` (written by ``scripts/bench_baselines.py --out``)
+  becomes ``tables/bench_<name>.md``: one block per benchmarked cell, a row per (method, preset)
+  with wall and CPU seconds of ``fit_transform``, MAE and MAE relative to column-mean imputation
+  on the same cell, and the load average the runs saw;
+- ``miracle_legacy.json`` (``scripts/miracle_legacy.py``) becomes ``tables/miracle_legacy.md``:
+  MIRACLE with the original and the fixed mini-batch loop against the MAE the paper prints (runs
+  whose completion the library's divergence guard refuses are scored unguarded and counted).
+
+    python -m knewimp.report.bench [--bench results/bench] [--out results]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from knewimp.vocab import METHOD_ORDER
+
+
+def _method_key(method: str) -> tuple[int, str]:
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+
+
+def bench_table(data: dict) -> str:
+    """Markdown of one benchmark file: a block per (dataset, mechanism, seed, overrides, device, threads)."""
+    blocks: dict[tuple, list[dict]] = defaultdict(list)
+    for m in data["measurements"]:
+        blocks[(m["dataset"], m["mechanism"], m["seed"], tuple(m["overrides"]), m["device"], m["threads"])].append(m)
+    out = []
+    for (dataset, mechanism, seed, overrides, device, threads), rows in blocks.items():
+        loads = [v for m in rows for v in (m["loadavg_before"], m["loadavg_after"])]
+        head = (f"**{dataset} ({rows[0]['n']} x {rows[0]['d']}), {mechanism} 30%, seed {seed}, {device}, "
+                f"{threads} thread(s){', ' + ' '.join(overrides) if overrides else ''}: column-mean MAE "
+                f"{rows[0]['mean_mae']:.4f}; load average {min(loads):.1f}-{max(loads):.1f}**")
+        out += [head, "", "| method | preset | seconds | CPU seconds | MAE | MAE / mean |", "|---|---|---|---|---|---|"]
+        for m in sorted(rows, key=lambda m: (_method_key(m["method"]), m["preset"])):
+            out.append(f"| {m['method']} | {m['preset']} | {m['seconds']:.1f} | {m['cpu_seconds']:.1f} | "
+                       f"{m['mae']:.4f} | {m['mae'] / m['mean_mae']:.3f} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _printed(paper: dict | None, dataset: str, mechanism: str) -> float | None:
+    if paper is None:
+        return None
+    table = next((t for t in paper["tables"] if t["id"] == "Table 1"), None)
+    for row in (table or {}).get("rows", []):
+        if (row["method"], row["dataset"], row["mechanism"], row["metric"], row["stat"]) == \
+                ("MIRACLE", dataset.upper(), mechanism.upper(), "MAE", "mean"):
+            return float(row["value"])
+    return None
+
+
+def miracle_legacy_table(data: dict, paper: dict | None) -> str:
+    """Markdown: MAE mean +- std over seeds per (dataset, mechanism) and loop, beside the printed value,
+    and one sentence on how many printed values fall within the legacy loop's seed spread."""
+    groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in data["runs"]:
+        groups[(r["dataset"], r["mechanism"], r["preset"])][r["loop"]].append(r)
+
+    def cell(runs: list[dict], key: str = "mae") -> str:
+        v = np.array([r[key] for r in runs])
+        return f"{v.mean():.2f} +- {v.std():.2f}" if len(v) else "--"
+
+    lines = ["| dataset | n | mechanism | preset (batch, epochs) | seeds | mean imputation | legacy loop (steps) | "
+             "fixed loop (steps) | paper prints |", "|---|---|---|---|---|---|---|---|---|"]
+    inside, compared = 0, 0
+    for (dataset, mechanism, preset), loops in groups.items():
+        legacy, fixed = loops.get("legacy", []), loops.get("fixed", [])
+        any_run = (legacy or fixed)[0]
+        printed = _printed(paper, dataset, mechanism)
+        steps = {name: "/".join(sorted({str(r["steps"]) for r in runs}))
+                 + "".join(f"; {k} beyond the guard" for k in [sum(bool(r.get("out_of_range")) for r in runs)] if k)
+                 for name, runs in loops.items()}
+        lines.append(f"| {dataset} | {any_run['n']} | {mechanism} | {preset} ({any_run['batch_size']}, "
+                     f"{any_run['n_epochs']}) | {len(legacy)} | {cell(legacy or fixed, 'mean_mae')} | "
+                     f"{cell(legacy)} ({steps.get('legacy', '--')}) | {cell(fixed)} ({steps.get('fixed', '--')}) | "
+                     f"{'n/a' if printed is None else f'{printed:.2f}'} |")
+        if printed is not None and legacy:
+            v = np.array([r["mae"] for r in legacy])
+            compared += 1
+            inside += int(abs(printed - v.mean()) <= 2 * v.std())
+    lines += ["", f"The printed MAE lies within the legacy loop's mean +- 2 std over seeds in {inside} of "
+                  f"{compared} (dataset, mechanism) pairs."]
+    return "\n".join(lines) + "\n"
+
+
+def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None = None, log=print) -> list[Path]:
+    """Write the tables of every benchmark file under ``bench_dir``; nothing when it is absent."""
+    bench_dir, tables = Path(bench_dir), Path(out) / "tables"
+    written = []
+    if not bench_dir.is_dir():
+        return written
+    paper = json.loads(Path(paper_path).read_text()) if paper_path is not None else None
+    for path in sorted(bench_dir.glob("*.json")):
+        data = json.loads(path.read_text())
+        if "measurements" in data:
+            target, text = tables / f"bench_{path.stem}.md", bench_table(data)
+        elif "runs" in data:
+            target, text = tables / f"{path.stem}.md", miracle_legacy_table(data, paper)
+        else:
+            raise ValueError(f"{path}: neither `measurements` (bench_baselines) nor `runs` (miracle_legacy)")
+        tables.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+        log(f"wrote {target}")
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from knewimp.report.paper import resolve_paper_path
+
+    ap = argparse.ArgumentParser(prog="python -m knewimp.report.bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--bench", default="results/bench")
+    ap.add_argument("--out", default="results")
+    args = ap.parse_args(argv)
+    build(args.bench, args.out, resolve_paper_path())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

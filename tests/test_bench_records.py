@@ -1,0 +1,58 @@
+"""The one-cell benchmarks keep their measurements as JSON and `make tables` renders them."""
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+
+from knewimp.report import bench
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def test_bench_baselines_keeps_measurements_and_skips_held(tmp_path, capsys):
+    main = runpy.run_path(str(SCRIPTS / "bench_baselines.py"))["main"]
+    out = tmp_path / "bench" / "toy.json"
+    argv = ["--synthetic", "60", "4", "--methods", "mean,miracle", "--presets", "quick,nosuch", "--out", str(out)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert [(m["method"], m["preset"]) for m in data["measurements"]] == [("mean", "quick"), ("miracle", "quick")]
+    m = data["measurements"][1]
+    assert m["mae"] < m["mean_mae"] and m["seconds"] > 0 and m["cpu_seconds"] >= 0 and (m["n"], m["d"]) == (60, 4)
+    assert "(no such preset)" in capsys.readouterr().out
+    assert main(argv) == 0  # a re-run measures nothing it holds
+    assert capsys.readouterr().out.count("(held)") == 2
+    assert json.loads(out.read_text()) == data
+    written = bench.build(tmp_path / "bench", tmp_path)
+    text = (tmp_path / "tables" / "bench_toy.md").read_text()
+    assert written == [tmp_path / "tables" / "bench_toy.md"]
+    assert "synthetic60x4 (60 x 4), mcar 30%, seed 0" in text
+    assert f"| miracle | quick | {m['seconds']:.1f} | {m['cpu_seconds']:.1f} | {m['mae']:.4f} |" in text
+
+
+def _run(dataset, mechanism, seed, loop, mae, steps):
+    return dict(dataset=dataset, n=195, mechanism=mechanism, seed=seed, preset="paper", loop=loop, batch_size=512,
+                n_epochs=399, steps=steps, mae=mae, mean_mae=0.9, seconds=1.0)
+
+
+def test_miracle_legacy_table_sets_the_printed_value_beside_the_seed_spread():
+    runs = [_run("pk", "mar", s, "legacy", 4.0 + 0.2 * s, 0) for s in range(5)]
+    runs += [_run("pk", "mar", s, "fixed", 0.6, 399) for s in range(5)]
+    runs += [_run("is", "mar", s, "legacy", 9.0 + 0.01 * s, 0) for s in range(5)]
+    runs[-1]["out_of_range"] = "MIRACLEImputer imputations out of range: ..."
+
+    paper = {"tables": [{"id": "Table 1", "rows": [
+        {"method": "MIRACLE", "dataset": d, "mechanism": "MAR", "metric": "MAE", "stat": "mean", "value": v}
+        for d, v in (("PK", 4.14), ("IS", 3.39))]}]}
+    text = bench.miracle_legacy_table({"runs": runs}, paper)
+    assert "| pk | 195 | mar | paper (512, 399) | 5 | 0.90 +- 0.00 | 4.40 +- 0.28 (0) | 0.60 +- 0.00 (399) | 4.14 |" in text
+    assert "| is | 195 | mar | paper (512, 399) | 5 | 0.90 +- 0.00 | 9.02 +- 0.01 (0; 1 beyond the guard) | -- (--) | 3.39 |" in text
+    assert "within the legacy loop's mean +- 2 std over seeds in 1 of 2" in text
+    assert "| n/a |" in bench.miracle_legacy_table({"runs": runs}, None)
+
+
+def test_a_bench_file_of_unknown_shape_is_an_error(tmp_path):
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "odd.json").write_text("{}")
+    with pytest.raises(ValueError, match="odd.json"):
+        bench.build(tmp_path / "bench", tmp_path)
