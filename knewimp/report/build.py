@@ -37,7 +37,12 @@ from knewimp.report.tables import write_tables
 
 #: (experiment, status file, folder under the results folder holding its records) of each grid.
 GRID_EXPERIMENTS = (("reproduce", "grid_status.md", ""), ("faithful", "grid_status_faithful.md", ""),
-                    ("new_baselines", "grid_status_new_baselines.md", "new_baselines"))
+                    ("new_baselines", "grid_status_new_baselines.md", "new_baselines"),
+                    ("ablation_ner_joint", "grid_status_ablation_ner_joint.md", "ablation_ner_joint"),
+                    ("kernels", "grid_status_kernels.md", "kernels"),
+                    ("sensitivity_paper", "grid_status_sensitivity_paper.md", "ablation"),
+                    ("convergence", "grid_status_convergence.md", "convergence"),
+                    ("toys", "grid_status_toys.md", "toys"))
 #: Folders (under the results folder) of grids on the main cells whose complete columns join the
 #: result tables, ranks and claims (a partial column waits; :func:`knewimp.report.tables.complete_columns`).
 JOIN_EXTRA = ("new_baselines",)
