@@ -46,7 +46,8 @@ def fill_markers(text: str, tables_dir: str | Path) -> tuple[str, list[str]]:
             body = _demote(path.read_text(encoding="utf-8"))
         else:
             missing.append(m.group("name"))
-            body = f"_{path} has not been generated yet (`make tables`)._\n"
+            # the table's name, not its path: the document must not depend on where it was built
+            body = f"_`{path.name}` has not been generated yet: no records (`make tables` writes it once they exist)._\n"
         return m.group(1) + body + m.group(4)
 
     return _PAIR.sub(fill, text), missing
