@@ -52,7 +52,8 @@ PAPER_EXTRA = ("paper_text", "new_baselines")
 #: on the machine that regenerates it).
 STATUS_JOBS = 2
 #: Documents with <!-- results:NAME --> blocks, relative to the project root.
-DOCUMENTS = ("README.md", "docs/results.md", "docs/experiments.md", "docs/new_baselines.md")
+DOCUMENTS = ("README.md", "docs/results.md", "docs/experiments.md", "docs/new_baselines.md", "docs/baselines_bench.md",
+             "docs/methods.md")
 ROOT = Path(__file__).resolve().parents[2]
 
 
