@@ -179,6 +179,13 @@ def _count_worse(values: dict, better: str, worse: str, mech: str, datasets: lis
     return k, n
 
 
+def _by_block(rows: list[dict], metric: str, field: str = "mean") -> dict[tuple, float]:
+    """{(variant, mechanism, dataset): value} of one metric from ``_variant_table``'s rows: ours
+    (``field="mean"``) or the paper's printed mean (``field="paper_mean"``, where it prints one)."""
+    return {(r["variant"], r["mechanism"], r["dataset"]): r[field] for r in rows
+            if r["metric"] == metric and r[field] is not None}
+
+
 def _against_paper(ours: dict, theirs: dict, variants: list[tuple[str, str]]) -> list[str]:
     """Lines of a table: per variant, ours against the paper's printed MAE over the blocks both have."""
     lines = ["", "Ours against the paper's printed MAE per variant, over the blocks both have "
@@ -219,15 +226,13 @@ def ablation_report(grid: list[dict], ablation_records: list[dict], paper: list[
                                 [(v, label(v)) for v in ABLATION_PRESETS], groups, paper_of,
                                 [("column mean (grid)", mean_groups)])
     # the paper's pattern, counted the same way on its numbers and on ours
-    ours = {(r["variant"], r["mechanism"], r["dataset"]): r["mean"] for r in rows if r["metric"] == "mae"}
-    theirs = {(r["variant"], r["mechanism"], r["dataset"]): r["paper_mean"] for r in rows
-              if r["metric"] == "mae" and r["paper_mean"] is not None}
+    ours, theirs = _by_block(rows, "mae"), _by_block(rows, "mae", "paper_mean")
     datasets = sorted({r["dataset"] for r in rows}, key=DATASETS.index)
     lines = ["## Pattern (MAE): datasets where switching an ingredient off is worse than the full model", "",
              "| mechanism | NER off: ours | paper | Joint off: ours | paper | Joint off worse than or within 10% of "
              "our column mean: ours | paper |",
              "|---|---|---|---|---|---|---|"]
-    ratios = []  # the paper's Joint-off MAE over our column-mean MAE, per block
+    col_mean = {m: {key: _summary(g, m)["mean"] for key, g in mean_groups.items()} for m in METRICS}
     for mech in [m for m in MECHANISMS if any(r["mechanism"] == m for r in rows)]:
         cells = []
         for variant in ("ner_off", "joint_off"):
@@ -237,25 +242,22 @@ def ablation_report(grid: list[dict], ablation_records: list[dict], paper: list[
         for values in (ours, theirs):
             near = total = 0
             for ds in datasets:
-                j = values.get(("joint_off", mech, ds))
-                m = _summary(mean_groups.get((mech, ds), []), "mae")["mean"]
+                j, m = values.get(("joint_off", mech, ds)), col_mean["mae"].get((mech, ds), math.nan)
                 if j is not None and not math.isnan(j) and not math.isnan(m):
                     total += 1
                     near += j >= 0.9 * m
-                    if values is theirs:
-                        ratios.append(j / m)
             cells.append(f"{near}/{total}")
         lines.append(f"| {mech.upper()} | " + " | ".join(cells) + " |")
     lines += _against_paper(ours, theirs, [(v, label(v)) for v in ABLATION_PRESETS])
-    if ratios:
-        lines += ["", f"The paper's Joint-off MAE divided by our column-mean MAE on the same block: median "
-                  f"{np.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} blocks."]
-        wass = [r["paper_mean"] / _summary(mean_groups.get((r["mechanism"], r["dataset"]), []), "wass")["mean"]
-                for r in rows if r["metric"] == "wass" and r["variant"] == "joint_off" and r["paper_mean"] is not None
-                and mean_groups.get((r["mechanism"], r["dataset"]))]
-        if wass:
-            lines.append(f"The same for WASS: median {np.median(wass):.2f}, range {min(wass):.2f}-{max(wass):.2f} "
-                         f"over {len(wass)} blocks.")
+    # the paper's Joint-off numbers over our column-mean imputation's, per block
+    ratio = {m: [v / col_mean[m][k[1:]] for k, v in _by_block(rows, m, "paper_mean").items()
+                 if k[0] == "joint_off" and not math.isnan(col_mean[m].get(k[1:], math.nan))] for m in METRICS}
+    for m, lead in (("mae", "The paper's Joint-off MAE divided by our column-mean MAE on the same block:"),
+                    ("wass", "The same for WASS:")):
+        if ratio[m]:
+            lines += [""] if m == "mae" else []
+            lines.append(f"{lead} median {np.median(ratio[m]):.2f}, range {min(ratio[m]):.2f}-{max(ratio[m]):.2f} "
+                         f"over {len(ratio[m])} blocks.")
     text += "\n".join(lines) + "\n"
     return _write_table(out, "experiments_ablation_ner_joint", text, rows)
 
@@ -305,9 +307,7 @@ def kernels_report(grid: list[dict], kernel_records: list[dict], paper: list[dic
     for k in kernels:
         cells = [f"{np.mean(ranks[s][k]):.2f} ({len(ranks[s][k])} blocks)" if ranks[s][k] else "--" for s in ("ours", "paper")]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
-    ours = {(r["variant"], r["mechanism"], r["dataset"]): r["mean"] for r in rows if r["metric"] == "mae"}
-    theirs = {(r["variant"], r["mechanism"], r["dataset"]): r["paper_mean"] for r in rows
-              if r["metric"] == "mae" and r["paper_mean"] is not None}
+    ours, theirs = _by_block(rows, "mae"), _by_block(rows, "mae", "paper_mean")
     lines += _against_paper(ours, theirs, [(k, k) for k in kernels])
     text += "\n".join(lines) + "\n"
     return _write_table(out, "experiments_kernels", text, rows)
@@ -474,6 +474,7 @@ def convergence_report(records: list[dict], out: Path) -> list[Path]:
              "settled WASS, iter. 1 | settled MAE, all | settled WASS, all |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = []
+    dash = lambda v: "--" if v is None else v  # noqa: E731
     for mech in MECHANISMS:
         for ds in DATASETS:
             g = groups.get((mech, ds))
@@ -486,7 +487,6 @@ def convergence_report(records: list[dict], out: Path) -> list[Path]:
             s_mae = settle_step(steps, mean)
             s_wass = settle_step(wass[0], wass[1].mean(axis=0)) if wass is not None and len(wass[0]) else None
             f_mae, f_wass = _settle_first(g, "mae"), _settle_first(g, "wass")
-            dash = lambda v: "--" if v is None else v  # noqa: E731
             lines.append(f"| {mech.upper()} | {ds} | {len(g)} | {fmt(at[0])} | {fmt(at[250])} | {fmt(at[500])} | "
                          f"{fmt(float(mean[-1]))} | {dash(f_mae)} | {dash(f_wass)} | {s_mae} | {dash(s_wass)} |")
             rows.append({"mechanism": mech, "dataset": ds, "seeds": len(g), "mae_step0": at[0], "mae_step250": at[250],
