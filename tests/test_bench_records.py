@@ -56,3 +56,24 @@ def test_a_bench_file_of_unknown_shape_is_an_error(tmp_path):
     (tmp_path / "bench" / "odd.json").write_text("{}")
     with pytest.raises(ValueError, match="odd.json"):
         bench.build(tmp_path / "bench", tmp_path)
+
+
+def test_bench_runtime_plan_puts_knewimp_first_and_keeps_cpu_only_methods_off_the_gpu():
+    mod = runpy.run_path(str(SCRIPTS / "bench_runtime.py"))
+    args = type("Args", (), dict(n_axis=[250, 1000], d_axis=[2], baselines=["mean/published", "gain/paper"],
+                                 slow=["mice/single"], slow_n=[250], devices=["cpu", "cuda"]))
+    jobs = mod["plan"](args)
+    cpu, gpu = [j for j in jobs if j[3] == "cpu"], [j for j in jobs if j[3] == "cuda"]
+    points = [(1000, 2), (250, 10), (1000, 10)]  # cheapest (N x D) first
+    assert cpu[:6] == [("knewimp/paper", n, d, "cpu", t) for n, d in points for t in ("float64", "float32")]
+    assert {j[0] for j in cpu[6:]} == {"mean/published", "gain/paper", "mice/single"}
+    assert {j[0] for j in gpu} == {"knewimp/paper", "gain/paper"} and len(gpu) == 6 + 3
+
+
+def test_bench_runtime_refuses_a_file_from_another_machine(tmp_path, capsys):
+    out = tmp_path / "runtime.json"
+    out.write_text(json.dumps(dict(host={"machine": "elsewhere"}, measurements=[{"method": "mean"}])))
+    main = runpy.run_path(str(SCRIPTS / "bench_runtime.py"))["main"]
+    assert main(["--out", str(out), "--devices", "cpu"]) == 2
+    assert "holds measurements from another machine" in capsys.readouterr().err
+    assert json.loads(out.read_text())["host"] == {"machine": "elsewhere"}

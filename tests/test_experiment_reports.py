@@ -78,6 +78,7 @@ def _runtime_json(path):
     for d in (2, 8):
         ms.append(dict(method="knewimp", preset="paper", dtype="float64", device="cpu", n=200, d=d, wall_total=1.0,
                        cpu_total=0.5 * d, cpu_score_fit=0.1 * d, cpu_flow=0.4 * d))
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(fixed_n=200, fixed_d=4, host={"cpus": 2}, measurements=ms)))
     return path
 
@@ -96,11 +97,38 @@ def test_runtime_exponents_and_shared_point(tmp_path):
 
 
 def test_runtime_build_writes_table_and_figure_and_skips_without_json(tmp_path):
-    assert runtime.build(tmp_path / "absent.json", tmp_path / "out", log=lambda *a: None) == []
-    written = runtime.build(_runtime_json(tmp_path / "rt.json"), tmp_path / "out", log=lambda *a: None)
+    assert runtime.build(tmp_path / "absent", tmp_path / "out", log=lambda *a: None) == []
+    _runtime_json(tmp_path / "rt" / "runtime.json")
+    written = runtime.build(tmp_path / "rt", tmp_path / "out", log=lambda *a: None)
     assert sorted(p.name for p in written) == ["runtime.csv", "runtime.md", "runtime_scaling.png"]
     assert "| knewimp (paper) | float64 | cpu | total | N | 3 | 100-400 | 2.00 | 4 |" in \
         (tmp_path / "out" / "tables" / "runtime.md").read_text()
+
+
+def _gpu_json(path, fixed_n=200):
+    ms = [dict(method="knewimp", preset="paper", dtype="float32", device="cuda", n=n, d=4, wall_total=0.01 * n,
+               cpu_total=0.01 * n, score_fit=0.004 * n, particle_steps=0.006 * n, loadavg_before=3.0) for n in (100, 200, 400)]
+    ms.append(dict(ms[0], n=800, wall_total=99.0, cold_start=True))   # paid CUDA's start-up: left out
+    path.write_text(json.dumps(dict(fixed_n=fixed_n, fixed_d=4, host={"cpus": 16, "gpu": "G", "torch": "t"},
+                                    measurements=ms)))
+
+
+def test_runtime_merges_one_file_per_machine_and_leaves_out_cold_starts(tmp_path):
+    folder = tmp_path / "rt"
+    _runtime_json(folder / "runtime.json")
+    _gpu_json(folder / "runtime_cuda.json")
+    data = runtime.load(folder)
+    assert data["cold_starts"] == 1 and [h["file"] for h in data["machines"]] == ["runtime.json", "runtime_cuda.json"]
+    rows = {(r["method"], r["dtype"], r["device"], r["phase"], r["axis"]): r for r in runtime.summarise(data)}
+    gpu = rows[("knewimp", "float32", "cuda", "total", "n")]
+    assert (gpu["points"], gpu["x_max"], gpu["seconds_at_fixed"]) == (3, 400, pytest.approx(2.0))
+    assert rows[("knewimp", "float32", "cuda", "flow", "n")]["exponent"] == pytest.approx(1.0)
+    runtime.build(folder, tmp_path / "out", log=lambda *a: None)
+    md = (tmp_path / "out" / "tables" / "runtime.md").read_text()
+    assert "Left out: 1 measurement that paid" in md and "`runtime_cuda.json`: cuda on G (torch t, 16 CPUs)" in md
+    _gpu_json(folder / "runtime_cuda.json", fixed_n=300)
+    with pytest.raises(ValueError, match="fixed_n = 300"):
+        runtime.load(folder)
 
 
 def test_dirichlet_mode_and_the_four_rules():
@@ -117,3 +145,11 @@ def test_dirichlet_mode_and_the_four_rules():
     assert d(ascent[-1]) < 0.05 < d(langevin[-1])              # optimisation reaches it, diffusion scatters
     assert d(attract[-1]) < d(repel[-1])                       # lambda > 0 concentrates, lambda < 0 spreads
     assert np.ptp(attract[-1], axis=0).max() < np.ptp(repel[-1], axis=0).max()
+
+
+def test_runtime_gpu_ratio_pairs_each_series_with_its_gpu_twin():
+    row = dict(method="knewimp", preset="paper", dtype="float64", phase="total", axis="n")
+    rows = [dict(row, device="cpu", seconds_at_fixed=20.0), dict(row, device="cuda", seconds_at_fixed=2.5),
+            dict(row, dtype="float32", device="cpu", seconds_at_fixed=9.0),          # no GPU twin: no ratio
+            dict(row, device="cuda", phase="flow", seconds_at_fixed=1.0)]
+    assert runtime.gpu_ratios(rows) == {("knewimp", "paper", "float64"): pytest.approx(8.0)}

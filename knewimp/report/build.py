@@ -9,7 +9,7 @@
    sensitivity at the paper's grid, convergence; :mod:`knewimp.report.experiments`), each
    where its records exist;
 5. the toys table and figure of ``results/toys`` (:mod:`knewimp.report.toys`), the runtime table
-   and figure of ``results/runtime/runtime.json`` (:mod:`knewimp.report.runtime`), the one-cell
+   and figure of ``results/runtime/*.json`` (:mod:`knewimp.report.runtime`), the one-cell
    benchmarks of ``results/bench`` (:mod:`knewimp.report.bench`), each skipped when its input is
    absent, and the Dirichlet illustration (:mod:`knewimp.report.dirichlet`, computed, no input);
 6. the grid status of each grid experiment (reproduce, faithful, new_baselines) (:mod:`knewimp.harness.status`);
@@ -77,7 +77,7 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
         ablation.main(["--results-dir", str(ablation_dir), "--out", str(out)])
     experiments.write_experiments(results_dir, out, log=lambda *a: None)
     toys.build(results_dir / "toys", out, log=log)
-    runtime.build(results_dir / "runtime" / "runtime.json", out, log=log)
+    runtime.build(results_dir / "runtime", out, log=log)
     bench.build(results_dir / "bench", out, paper_path, log=log)
     dirichlet.build(out, log=log)
     for experiment, name, folder in GRID_EXPERIMENTS:

@@ -1,6 +1,7 @@
 """Runtime against N and D (the paper's Fig. F.3) from the measurements of scripts/bench_runtime.py.
 
-Reads ``results/runtime/runtime.json`` and writes
+Reads every ``results/runtime/*.json`` (one per machine: ``runtime.json`` on the CPU,
+``runtime_cuda.json`` from a GPU machine) and writes
 
 - ``figures/runtime_scaling.png``: CPU seconds against N (at the fixed D) and against D (at the
   fixed N) on log-log axes; top row KnewImp split into score fitting, flow and total (float64
@@ -12,9 +13,10 @@ Reads ``results/runtime/runtime.json`` and writes
 CPU seconds (process time of the ``fit_transform`` call, one thread) rather than wall seconds: on a
 shared machine contention inflates wall time many times over but CPU time little. A GPU's series
 use wall seconds (its work is not CPU time). Phases of KnewImp: ``cpu_score_fit`` (a run with no
-flow steps) and ``cpu_flow`` (the full run minus that).
+flow steps) and ``cpu_flow`` (the full run minus that). A measurement marked ``cold_start`` (it paid
+the process's one-off start-up costs) is left out, and counted in the table's header.
 
-    python -m knewimp.report.runtime [--json results/runtime/runtime.json] [--out results]
+    python -m knewimp.report.runtime [--folder results/runtime] [--out results]
 """
 from __future__ import annotations
 
@@ -32,6 +34,39 @@ from knewimp.vocab import METHOD_ORDER
 
 PHASES = (("total", "total"), ("score fit", "score_fit"), ("flow", "flow"))
 AXES = (("n", "N (rows)"), ("d", "D (columns)"))
+
+
+def load(folder: str | Path) -> dict | None:
+    """The measurements of every JSON in ``folder`` as one dataset (None when there is none).
+
+    Each measurement gains ``file``; ``machines`` lists each file's host and the median load average
+    during its measurements; ``cold_starts`` counts the measurements left out."""
+    files = sorted(Path(folder).glob("*.json"), key=lambda p: (p.name != "runtime.json", p.name))
+    if not files:
+        return None
+    merged: dict = {"measurements": [], "machines": [], "cold_starts": 0}
+    for path in files:
+        data = json.loads(path.read_text())
+        for key in ("fixed_n", "fixed_d"):
+            if merged.setdefault(key, data[key]) != data[key]:
+                raise ValueError(f"{path}: {key} = {data[key]}, but {files[0].name} has {merged[key]}; "
+                                 "the axes must cross at the same point")
+        kept = [dict(m, file=path.name) for m in data["measurements"] if not m.get("cold_start")]
+        merged["cold_starts"] += len(data["measurements"]) - len(kept)
+        loads = [m["loadavg_before"] for m in kept if "loadavg_before" in m]
+        merged["machines"].append(dict(data.get("host", {}), file=path.name,
+                                       devices=sorted({m["device"] for m in kept}),
+                                       load=float(np.median(loads)) if loads else math.nan))
+        merged["measurements"] += kept
+    return merged
+
+
+def machine_line(host: dict) -> str:
+    what = (f"{host.get('gpu')} (torch {host.get('torch', '?')}, {host.get('cpus', '?')} CPUs)"
+            if any(d.startswith("cuda") for d in host["devices"])
+            else f"{host.get('processor', '?')}, {host.get('cpus', '?')} CPUs, torch {host.get('torch', '?')}")
+    load = "" if math.isnan(host["load"]) else f", median load average {host['load']:.1f} while measuring"
+    return f"`{host['file']}`: {', '.join(host['devices'])} on {what}{load}"
 
 
 def seconds(m: dict, phase: str) -> float | None:
@@ -86,6 +121,13 @@ def summarise(data: dict) -> list[dict]:
     return rows
 
 
+def gpu_ratios(rows: list[dict]) -> dict[tuple, float]:
+    """{(method, preset, dtype): CPU seconds / GPU seconds} of the total at the shared point."""
+    at = {(r["method"], r["preset"], r["dtype"], r["device"].startswith("cuda")): r["seconds_at_fixed"]
+          for r in rows if r["phase"] == "total" and r["axis"] == "n" and not math.isnan(r["seconds_at_fixed"])}
+    return {k[:3]: t / at[(*k[:3], True)] for k, t in at.items() if not k[3] and (*k[:3], True) in at}
+
+
 def write_table(rows: list[dict], data: dict, stem: Path) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     fields = ["method", "preset", "dtype", "device", "phase", "axis", "points", "x_min", "x_max", "exponent",
@@ -95,14 +137,15 @@ def write_table(rows: list[dict], data: dict, stem: Path) -> list[Path]:
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{r[k]:.4g}" if isinstance(r[k], float) else r[k]) for k in fields})
-    host = data.get("host", {})
+    cold = data.get("cold_starts", 0)
     lines = ["# Runtime against N and D (Fig. F.3)", "",
              f"Exponent b of t = a x^b fitted on each axis (x = N at D = {data['fixed_d']}, x = D at N = "
              f"{data['fixed_n']}; at least 3 points, else `-`), and the seconds at (N, D) = "
              f"({data['fixed_n']}, {data['fixed_d']}). CPU seconds of one thread on the CPU, wall seconds on a GPU. "
-             f"Machine: {host.get('processor', '?')}, {host.get('cpus', '?')} CPUs, torch {host.get('torch', '?')}"
-             f"{', GPU ' + host['gpu'] if host.get('gpu') else ''}. Measured by `scripts/bench_runtime.py`, derived by "
-             "`python -m knewimp.report.runtime`.", "",
+             "Measured by `scripts/bench_runtime.py`, derived by `python -m knewimp.report.runtime`."
+             + (f" Left out: {cold} measurement{'s' * (cold != 1)} that paid a process's one-off start-up costs "
+                "(`cold_start`)." if cold else ""), "",
+             "Machines:", "", *[f"- {machine_line(h)}" for h in data.get("machines", [])], "",
              "| method | dtype | device | phase | axis | points | range | exponent | seconds at the shared point |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -110,6 +153,10 @@ def write_table(rows: list[dict], data: dict, stem: Path) -> list[Path]:
         t = "-" if math.isnan(r["seconds_at_fixed"]) else f"{r['seconds_at_fixed']:.3g}"
         lines.append(f"| {r['method']} ({r['preset']}) | {r['dtype']} | {r['device']} | {r['phase']} | "
                      f"{r['axis'].upper()} | {r['points']} | {r['x_min']}-{r['x_max']} | {b} | {t} |")
+    ratios = gpu_ratios(rows)
+    if ratios:
+        lines += ["", "GPU against one CPU thread at the shared point, total seconds (CPU / GPU): " + "; ".join(
+            f"{m} ({p}) {dt} {r:.1f}x" for (m, p, dt), r in ratios.items()) + "."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return [stem.with_suffix(".md"), stem.with_suffix(".csv")]
 
@@ -153,7 +200,7 @@ def figure(data: dict, path: Path) -> Path:
             ax.set_xticklabels([str(v) for v in ticks])
             ax.minorticks_off()
             ax.set_xlabel(label)
-            ax.set_ylabel("seconds (CPU, 1 thread)")
+            ax.set_ylabel("seconds (CPU: 1 thread; GPU: wall)")
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=6)
     fig.suptitle("Runtime against N and D (synthetic, MCAR 30%); b: fitted exponent of t ~ x^b", fontsize=10)
@@ -164,12 +211,12 @@ def figure(data: dict, path: Path) -> Path:
     return path
 
 
-def build(json_path: str | Path, out: str | Path, log=print) -> list[Path]:
-    """Table and figure from the measurements; nothing when the JSON is absent."""
-    json_path, out = Path(json_path), Path(out)
-    if not json_path.is_file():
+def build(folder: str | Path, out: str | Path, log=print) -> list[Path]:
+    """Table and figure from the measurements; nothing when the folder holds none."""
+    out = Path(out)
+    data = load(folder)
+    if data is None:
         return []
-    data = json.loads(json_path.read_text())
     written = write_table(summarise(data), data, out / "tables" / "runtime")
     written.append(figure(data, out / "figures" / "runtime_scaling.png"))
     for p in written:
@@ -179,11 +226,11 @@ def build(json_path: str | Path, out: str | Path, log=print) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", default="results/runtime/runtime.json")
+    ap.add_argument("--folder", default="results/runtime", help="the measurements' JSON files")
     ap.add_argument("--out", default="results", help="writes <out>/tables/runtime.* and <out>/figures/runtime_scaling.png")
     args = ap.parse_args(argv)
-    if not build(args.json, args.out):
-        print(f"no {args.json}; run: python scripts/bench_runtime.py")
+    if not build(args.folder, args.out):
+        print(f"no JSON in {args.folder}; run: python scripts/bench_runtime.py")
         return 1
     return 0
 
