@@ -8,11 +8,18 @@ the nine cases are comparable: a single case depends on the imputer's own random
     .venv/bin/python scripts/check_fidelity.py                      # defaults (float64)
     .venv/bin/python scripts/check_fidelity.py --dtype float32      # precision check
     .venv/bin/python scripts/check_fidelity.py --extra-seeds 3      # + 3 more imputer seeds per case
+    .venv/bin/python scripts/check_fidelity.py --extra-seeds 2 --out results/bench/fidelity_bt.json
+
+``--out`` keeps the per-case results as JSON (written atomically), from which ``make tables``
+renders ``results/tables/fidelity_<name>.md`` (:mod:`knewimp.report.bench`) for the docs.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
+import json
+import platform
 import sys
 import time
 from pathlib import Path
@@ -53,6 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--extra-seeds", type=int, default=0,
                     help="also impute each case with random_state = seed + 100 k, k = 1..N, to show the "
                          "spread of the mean due to the imputer's own randomness")
+    ap.add_argument("--out", default=None, help="write the per-case results to this JSON")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -101,6 +109,18 @@ def main(argv=None) -> int:
               f"WASS {means[:, 1].mean():.4f} +/- {means[:, 1].std(ddof=1):.4f}")
     ok = rel_mae <= TOLERANCE and rel_wass <= TOLERANCE
     print("PASS" if ok else "FAIL")
+    if args.out:
+        from knewimp.harness.records import write_json_atomic
+
+        cases_out = [dict(mechanism=mech, seed=seed, ref_mae=rm, mae=om, ref_wass=rw, wass=ow, seconds=secs,
+                          states=[[float(a), float(b)] for a, b in ex])
+                     for (mech, seed, rm, om, rw, ow, secs), ex in zip(rows, extra)]
+        write_json_atomic(Path(args.out), dict(
+            dataset="bt", dtype=args.dtype, integrator=args.integrator, threads=args.threads,
+            tolerance=TOLERANCE, state_offsets=[100 * k for k in range(args.extra_seeds + 1)],
+            host=dict(processor=platform.processor() or platform.machine(), torch=torch.__version__),
+            at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), cases=cases_out))
+        print(f"wrote {args.out}")
     return 0 if ok else 1
 
 

@@ -77,3 +77,28 @@ def test_bench_runtime_refuses_a_file_from_another_machine(tmp_path, capsys):
     assert main(["--out", str(out), "--devices", "cpu"]) == 2
     assert "holds measurements from another machine" in capsys.readouterr().err
     assert json.loads(out.read_text())["host"] == {"machine": "elsewhere"}
+
+
+def _fidelity(states):
+    cases = [dict(mechanism=m, seed=s, ref_mae=0.5, mae=0.5 + 0.005 * s, ref_wass=0.2, wass=0.2,
+                  seconds=10.0, states=[[0.5 + 0.005 * s + 0.03 * k, 0.2 + 0.01 * k] for k in range(states)])
+             for m in ("mcar", "mar", "mnar") for s in range(3)]
+    return dict(dataset="bt", dtype="float64", integrator="adam", threads=1, tolerance=0.02,
+                state_offsets=[100 * k for k in range(states)], cases=cases)
+
+
+def test_fidelity_table_gives_the_means_the_verdict_and_the_seed_spread(tmp_path):
+    text = bench.fidelity_table(_fidelity(1))
+    assert "| **mean** | **0.5000** | **0.5050** (+1.00%) | **0.2000** | **0.2000** (+0.00%) | 10.0 |" in text
+    assert "within the requirement (at most +2% each)" in text and "seed sets" not in text
+    worse = _fidelity(1)
+    worse["cases"][0]["wass"] = 0.3                        # nine-case mean WASS +5.6%: beyond
+    assert "beyond the requirement" in bench.fidelity_table(worse)
+    spread = bench.fidelity_table(_fidelity(3))
+    assert "| mar seed 2 | 0.5000 | 0.5100 | 0.5100-0.5700 |" in spread
+    # per seed set the nine-case mean MAE is 0.505, 0.535, 0.565: mean 0.535, sample std 0.03; the authors'
+    # 0.5 lies 0.035 / 0.03 = 1.2 std from it
+    assert "MAE 0.5350 +- 0.0300" in spread and "lie 1.2 and" in spread
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "fidelity_bt.json").write_text(json.dumps(_fidelity(1)))
+    assert bench.build(tmp_path / "bench", tmp_path) == [tmp_path / "tables" / "fidelity_bt.md"]

@@ -4,6 +4,9 @@
   becomes ``tables/bench_<name>.md``: one block per benchmarked cell, a row per (method, preset)
   with wall and CPU seconds of ``fit_transform``, MAE and MAE relative to column-mean imputation
   on the same cell, and the load average the runs saw;
+- ``fidelity_<name>.json`` (``scripts/check_fidelity.py --out``) becomes ``tables/fidelity_<name>.md``:
+  KnewImputer against the authors' code on the nine bt reference cases, per case and on average,
+  with the requirement's verdict and, when the file holds more imputer seeds, their spread;
 - ``miracle_legacy.json`` (``scripts/miracle_legacy.py``) becomes ``tables/miracle_legacy.md``:
   MIRACLE with the original and the fixed mini-batch loop against the MAE the paper prints (runs
   whose completion the library's divergence guard refuses are scored unguarded and counted).
@@ -44,6 +47,48 @@ def bench_table(data: dict) -> str:
                        f"{m['mae']:.4f} | {m['mae'] / m['mean_mae']:.3f} |")
         out.append("")
     return "\n".join(out)
+
+
+def fidelity_table(data: dict) -> str:
+    """Markdown of one ``check_fidelity.py --out`` file: per case the authors' and our MAE / WASS, the
+    nine-case means with our relative difference and the verdict against the tolerance; with more
+    than one imputer seed per case, each case's MAE range and the spread of the nine-case mean."""
+    cases = data["cases"]
+    states = len(cases[0]["states"])
+    head = ["case", "ref MAE", "our MAE", "ref WASS", "our WASS", "seconds"]
+    if states > 1:
+        head.insert(3, f"our MAE over {states} imputer seeds (min-max)")
+    lines = [f"**KnewImputer ({data['dtype']}, {data['integrator']}, {data['threads']} thread(s)) against the "
+             f"authors' code, {data['dataset']} 30%, random_state = the case's seed**", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cases:
+        cells = [f"{c['mechanism']} seed {c['seed']}", f"{c['ref_mae']:.4f}", f"{c['mae']:.4f}",
+                 f"{c['ref_wass']:.4f}", f"{c['wass']:.4f}", f"{c['seconds']:.1f}"]
+        if states > 1:
+            maes = [m for m, _ in c["states"]]
+            cells.insert(3, f"{min(maes):.4f}-{max(maes):.4f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    ref_mae, mae, ref_wass, wass = (float(np.mean([c[k] for c in cases])) for k in ("ref_mae", "mae", "ref_wass", "wass"))
+    rel_mae, rel_wass = mae / ref_mae - 1, wass / ref_wass - 1
+    mean = ["**mean**", f"**{ref_mae:.4f}**", f"**{mae:.4f}** ({100 * rel_mae:+.2f}%)", f"**{ref_wass:.4f}**",
+            f"**{wass:.4f}** ({100 * rel_wass:+.2f}%)", f"{np.mean([c['seconds'] for c in cases]):.1f}"]
+    if states > 1:
+        mean.insert(3, "")
+    lines.append("| " + " | ".join(mean) + " |")
+    tol = 100 * data["tolerance"]
+    within = rel_mae <= data["tolerance"] and rel_wass <= data["tolerance"]
+    lines += ["", f"Mean MAE {100 * rel_mae:+.2f}% and mean WASS {100 * rel_wass:+.2f}% against the authors' code: "
+                  f"{'within' if within else 'beyond'} the requirement (at most +{tol:.0f}% each)."]
+    if states > 1:
+        per_state = np.array([c["states"] for c in cases])        # (case, state, metric)
+        means = per_state.mean(axis=0)                              # nine-case mean per seed set
+        lines.append(f"Nine-case mean over {states} imputer seed sets (random_state = seed + "
+                     f"{', '.join(str(o) for o in data['state_offsets'])}): MAE {means[:, 0].mean():.4f} +- "
+                     f"{means[:, 0].std(ddof=1):.4f}, WASS {means[:, 1].mean():.4f} +- {means[:, 1].std(ddof=1):.4f} "
+                     f"(sample std); the authors' {ref_mae:.4f} and {ref_wass:.4f} lie "
+                     f"{abs(ref_mae - means[:, 0].mean()) / means[:, 0].std(ddof=1):.1f} and "
+                     f"{abs(ref_wass - means[:, 1].mean()) / means[:, 1].std(ddof=1):.1f} std from them.")
+    return "\n".join(lines) + "\n"
 
 
 def _printed(paper: dict | None, dataset: str, mechanism: str) -> float | None:
@@ -102,10 +147,13 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
         data = json.loads(path.read_text())
         if "measurements" in data:
             target, text = tables / f"bench_{path.stem}.md", bench_table(data)
+        elif "cases" in data:
+            target, text = tables / f"{path.stem}.md", fidelity_table(data)
         elif "runs" in data:
             target, text = tables / f"{path.stem}.md", miracle_legacy_table(data, paper)
         else:
-            raise ValueError(f"{path}: neither `measurements` (bench_baselines) nor `runs` (miracle_legacy)")
+            raise ValueError(f"{path}: none of `measurements` (bench_baselines), `cases` (check_fidelity) or "
+                             "`runs` (miracle_legacy)")
         tables.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         written.append(target)
