@@ -32,12 +32,21 @@ exponentials of the kernel block and its two thin products (m = rows with a miss
 Everything smaller (first and last layers, elementwise work, the optimiser) is left out, so the
 real floor is higher. ``--reference-seconds`` prints the largest speed-up over that time the floor
 allows.
+
+``--out results/bench/knewimp_speed.json`` keeps each run's figures (one entry per mode, data,
+dtype, threads and settings; a re-run replaces its entry), written atomically; ``make tables``
+renders them as ``results/tables/bench_knewimp_speed.md`` (:mod:`knewimp.report.bench`).
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
+import json
+import platform
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -127,6 +136,25 @@ def floor_seconds(n: int, m: int, d: int, hidden, dsm_epochs: int, particle_step
             "total": dsm_epochs * epoch + particle_steps * step}
 
 
+def keep(args, X: np.ndarray, name: str, entry: dict) -> None:
+    """Add (or replace) this run's entry in ``args.out``, atomically; nothing without ``--out``."""
+    if not args.out:
+        return
+    from knewimp.harness.records import write_json_atomic
+
+    out = Path(args.out)
+    data = json.loads(out.read_text()) if out.is_file() else {"kind": "bench_knewimp", "entries": []}
+    entry = dict(entry, data=name, n=int(X.shape[0]), d=int(X.shape[1]), dtype=args.dtype,
+                 threads=torch.get_num_threads(), outer=args.outer, epochs=args.epochs, steps=args.steps,
+                 host=dict(processor=platform.processor() or platform.machine(), cpus=os.cpu_count(),
+                           torch=torch.__version__),
+                 loadavg=os.getloadavg()[0], at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    key = lambda e: tuple(e[k] for k in ("mode", "data", "dtype", "threads", "outer", "epochs", "steps"))  # noqa: E731
+    data["entries"] = [e for e in data["entries"] if key(e) != key(entry)] + [entry]
+    write_json_atomic(out, data)
+    print(f"kept in {out}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
@@ -146,6 +174,7 @@ def main(argv=None) -> int:
     ap.add_argument("--floor", action="store_true", help="also time the arithmetic floor (see above)")
     ap.add_argument("--reference-seconds", type=float, default=None,
                     help="seconds of the authors' code on the same case, for the attainable speed-up")
+    ap.add_argument("--out", default=None, help="keep this run's figures in this JSON (see the module docstring)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -160,12 +189,14 @@ def main(argv=None) -> int:
     if args.ablate:
         print("\n| change | wall s (speed-up) | CPU s | DSM fit s | particle steps s | ms/step | MAE |")
         print("|---|---|---|---|---|---|---|")
-        first = None
+        first, rows = None, []
         for label, impl in STEPS:
             r = run(Xm, mask, X, impl, args)
+            rows.append(dict(r, label=label))
             first = first or r["total"]
             print(f"| {label} | {r['total']:.2f} ({first / r['total']:.1f}x) | {r['cpu']:.2f} | {r['fit']:.2f} | {r['steps']:.2f} | "
                   f"{1e3 * r['per_step']:.2f} | {r['mae']:.6f} |", flush=True)
+        keep(args, X, name, dict(mode="ablate", rows=rows))
         return 0
 
     fast = run(Xm, mask, X, FAST, args)
@@ -174,6 +205,7 @@ def main(argv=None) -> int:
           f"{1 / fast['per_step']:.1f} steps/s); MAE {fast['mae']:.6f}")
     print(f"       peak RSS {fast['peak']:.0f} MB (+{fast['peak'] - fast['rss_before']:.0f} MB over the "
           f"{fast['rss_before']:.0f} MB before imputing; ru_maxrss, numpy + torch CPU)")
+    entry = dict(mode="single", fast=fast)
     if args.floor:
         m = int(mask.any(axis=1).sum())
         hidden = list(KnewImputer().hidden)  # hidden-to-hidden pairs only
@@ -182,10 +214,12 @@ def main(argv=None) -> int:
         print(f"floor: {fl['total']:.2f}s = DSM {fl['dsm']:.2f}s ({1e3 * fl['per_epoch']:.2f} ms/epoch) + particle steps "
               f"{fl['steps']:.2f}s ({1e3 * fl['per_step']:.2f} ms/step); the fast path is {fast['total'] / fl['total']:.2f}x "
               f"the floor")
+        entry.update(floor=fl, reference_seconds=args.reference_seconds)
         if args.reference_seconds:
             print(f"reference {args.reference_seconds:.2f}s: fast path {args.reference_seconds / fast['total']:.2f}x faster; "
                   f"no implementation can beat {args.reference_seconds / fl['total']:.2f}x at these settings on this CPU")
     if args.no_oracle:
+        keep(args, X, name, entry)
         return 0
     if n <= args.oracle_max_n:
         naive = run(Xm, mask, X, NAIVE, args, steps=args.oracle_steps)
@@ -206,6 +240,9 @@ def main(argv=None) -> int:
         note = f"extrapolated from {steps} steps on {args.oracle_max_n} rows x (n/{args.oracle_max_n})^2"
         print(f"naive: {1e3 * naive_step:.1f} ms/step ({note}); DSM {1e3 * naive_epoch:.1f} ms/epoch (x n)")
     print(f"speed-up: particle step {step_ratio:.1f}x, whole run {naive_total / fast['total']:.1f}x ({note})")
+    entry.update(naive=naive, naive_note=note, naive_measured=note == "measured", naive_per_step=naive["per_step"]
+                 if note == "measured" else naive_step, step_ratio=step_ratio, naive_total=naive_total)
+    keep(args, X, name, entry)
     return 0
 
 

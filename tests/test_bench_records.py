@@ -102,3 +102,21 @@ def test_fidelity_table_gives_the_means_the_verdict_and_the_seed_spread(tmp_path
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "fidelity_bt.json").write_text(json.dumps(_fidelity(1)))
     assert bench.build(tmp_path / "bench", tmp_path) == [tmp_path / "tables" / "fidelity_bt.md"]
+
+
+def test_bench_knewimp_keeps_each_run_and_the_tables_render_them(tmp_path):
+    main = runpy.run_path(str(SCRIPTS / "bench_knewimp.py"))["main"]
+    out = tmp_path / "bench" / "knewimp_speed.json"
+    tiny = ["--synthetic", "60", "3", "--steps", "3", "--epochs", "2", "--outer", "1", "--out", str(out)]
+    assert main(tiny + ["--ablate"]) == 0
+    assert main(tiny + ["--floor"]) == 0
+    assert main(tiny + ["--floor"]) == 0                       # a re-run replaces its entry
+    data = json.loads(out.read_text())
+    ablate, single = data["entries"]
+    assert [e["mode"] for e in data["entries"]] == ["ablate", "single"] and len(ablate["rows"]) == 5
+    assert single["naive_measured"] and single["step_ratio"] > 0 and single["floor"]["total"] > 0
+    written = bench.build(tmp_path / "bench", tmp_path)
+    text = written[0].read_text()
+    assert written == [tmp_path / "tables" / "bench_knewimp_speed.md"]
+    assert f"| {ablate['rows'][0]['label']} | {ablate['rows'][0]['total']:.2f} (1.0x) |" in text
+    assert f"| synthetic 60x3 | float64 | {single['threads']} | 1 x (2 + 3) |" in text and "(measured)" in text

@@ -7,6 +7,10 @@
 - ``fidelity_<name>.json`` (``scripts/check_fidelity.py --out``) becomes ``tables/fidelity_<name>.md``:
   KnewImputer against the authors' code on the nine bt reference cases, per case and on average,
   with the requirement's verdict and, when the file holds more imputer seeds, their spread;
+- a file of ``scripts/bench_knewimp.py --out`` (``kind: bench_knewimp``) becomes
+  ``tables/bench_<name>.md``: each ``--ablate`` run as the change -> time table, and the other runs
+  as one table of the fast path against the naive one (measured or extrapolated), with peak memory
+  and, where timed, the arithmetic floor;
 - ``miracle_legacy.json`` (``scripts/miracle_legacy.py``) becomes ``tables/miracle_legacy.md``:
   MIRACLE with the original and the fixed mini-batch loop against the MAE the paper prints (runs
   whose completion the library's divergence guard refuses are scored unguarded and counted).
@@ -91,6 +95,36 @@ def fidelity_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def knewimp_speed_table(data: dict) -> str:
+    """Markdown of a ``bench_knewimp.py --out`` file (see the module docstring)."""
+    out = []
+    for e in (e for e in data["entries"] if e["mode"] == "ablate"):
+        out += [f"**{e['data']}, {e['dtype']}, {e['threads']} thread(s), {e['outer']} x ({e['epochs']} DSM epochs + "
+                f"{e['steps']} particle steps), load average {e['loadavg']:.1f}; each change on top of the previous**", "",
+                "| change | wall s (speed-up) | CPU s | DSM fit s | particle steps s | ms/step | MAE |",
+                "|---|---|---|---|---|---|---|"]
+        first = e["rows"][0]["total"]
+        out += [f"| {r['label']} | {r['total']:.2f} ({first / r['total']:.1f}x) | {r['cpu']:.2f} | {r['fit']:.2f} | "
+                f"{r['steps']:.2f} | {1e3 * r['per_step']:.2f} | {r['mae']:.6f} |" for r in e["rows"]]
+        out.append("")
+    single = sorted((e for e in data["entries"] if e["mode"] == "single"), key=lambda e: (e["n"], e["d"], e["dtype"]))
+    if single:
+        out += ["| data | dtype | threads | settings | fast: wall s (ms/step) | naive: ms/step | speed-up per step | "
+                "whole run | peak RSS MB (increase) | floor s (fast / floor) | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for e in single:
+            f = e["fast"]
+            naive = "--" if "naive_per_step" not in e else \
+                f"{1e3 * e['naive_per_step']:.1f} ({'measured' if e['naive_measured'] else 'extrapolated'})"
+            ratio = "--" if "step_ratio" not in e else f"{e['step_ratio']:.1f}x"
+            whole = "--" if "naive_total" not in e else f"{e['naive_total'] / f['total']:.1f}x"
+            floor = "--" if "floor" not in e else f"{e['floor']['total']:.2f} ({f['total'] / e['floor']['total']:.2f}x)"
+            out.append(f"| {e['data']} | {e['dtype']} | {e['threads']} | {e['outer']} x ({e['epochs']} + {e['steps']}) | "
+                       f"{f['total']:.2f} ({1e3 * f['per_step']:.1f}) | {naive} | {ratio} | {whole} | "
+                       f"{f['peak']:.0f} (+{f['peak'] - f['rss_before']:.0f}) | {floor} | {e['loadavg']:.1f} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def _printed(paper: dict | None, dataset: str, mechanism: str) -> float | None:
     if paper is None:
         return None
@@ -145,7 +179,9 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
     paper = json.loads(Path(paper_path).read_text()) if paper_path is not None else None
     for path in sorted(bench_dir.glob("*.json")):
         data = json.loads(path.read_text())
-        if "measurements" in data:
+        if data.get("kind") == "bench_knewimp":
+            target, text = tables / f"bench_{path.stem}.md", knewimp_speed_table(data)
+        elif "measurements" in data:
             target, text = tables / f"bench_{path.stem}.md", bench_table(data)
         elif "cases" in data:
             target, text = tables / f"{path.stem}.md", fidelity_table(data)
