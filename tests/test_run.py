@@ -72,6 +72,21 @@ def test_failed_cell_is_recorded_with_its_reason_then_retried(tmp_path, monkeypa
     assert again["started_at"] >= rec["started_at"] and again["status"] == "failed"
 
 
+def test_a_cell_another_launcher_failed_during_this_launch_waits_for_the_next(tmp_path, monkeypatch):
+    from knewimp.harness import cell as cell_mod
+    from knewimp.harness.records import write_record
+
+    cfg = cell(tmp_path, "dataset=bt", "method=mean/published")
+    rec = run_cell(cfg)
+    # the same cell as another launcher would leave it: failed, started after this launch began
+    failed = dict(rec, status="failed", error="RuntimeError: boom", mae=None, started_at=cell_mod._now())
+    write_record(tmp_path, failed)
+    monkeypatch.setattr(cell_mod, "_COMPUTED_HERE", set())
+    assert run_cell(cfg)["status"] == "failed"                  # left for the next launch
+    monkeypatch.setattr(cell_mod, "_LAUNCHED", cell_mod._now() + "~")  # the next launch: retried
+    assert run_cell(cfg)["status"] == "ok"
+
+
 @pytest.mark.parametrize("args,message", [
     (["dataset=iris"], "unknown dataset 'iris'; valid choices: bcd, bt"),
     (["method=nope"], "unknown method 'nope'; valid choices: csdi_t/cpu"),

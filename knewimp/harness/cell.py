@@ -43,6 +43,12 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+#: When this process started launching cells, and the cells it computed itself: a failed record
+#: started since then by someone else is another launcher's of the same launch.
+_LAUNCHED = _now()
+_COMPUTED_HERE: set[str] = set()
+
+
 def run_cell(cfg: DictConfig) -> dict[str, Any]:
     """Run the cell described by ``cfg`` (a composed config) and return its record.
 
@@ -77,13 +83,22 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
 
 def _done(cfg: DictConfig, path, cid: str) -> bool:
     rec = records.read_record(path)
-    if rec is not None and rec["status"] == "ok" and not cfg.force:
+    if rec is None or cfg.force:
+        return False
+    if rec["status"] == "ok":
         log.info("skip %s: record ok (force=true re-runs it)", cid)
+        return True
+    if rec["status"] == "failed" and str(rec.get("started_at", "")) >= _LAUNCHED and cid not in _COMPUTED_HERE:
+        # Another launcher of the same sweep failed it after this one started: retrying now would
+        # repeat that failure on the same code; the next launch retries it.
+        log.info("skip %s: failed at %s in another launcher of this launch; a later launch retries it",
+                 cid, rec.get("finished_at"))
         return True
     return False
 
 
 def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, Any]:
+    _COMPUTED_HERE.add(cid)
     params = identity["params"]
     imputer_cls = get_class(cfg.method._target_)
     record: dict[str, Any] = dict(schema=records.SCHEMA_VERSION, cell_id=cid, **identity, started_at=_now(),

@@ -5,7 +5,8 @@
     knewimp-run -m experiment=reproduce
     knewimp-run -m experiment=reproduce method=mine/published 'hydra.searchpath=[file:///home/me/conf]'
 
-A cell whose record says ``ok`` is skipped (resume) unless ``force=true``; a failed cell is retried.
+A cell whose record says ``ok`` is skipped (resume) unless ``force=true``; a failed cell is retried by the
+next launch (not by a launcher running beside the one that failed it).
 
 Before Hydra starts, :func:`prepare` composes and checks the whole sweep: every user error (an
 unknown choice, a bad value, an unusable results folder) is one line and exit code 2 before any
