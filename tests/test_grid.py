@@ -30,6 +30,22 @@ def test_status_counts_ok_failed_and_missing(tmp_path):
     assert "`make quick` (`python -m knewimp.harness.run -m experiment=quick`) runs them" in report
 
 
+def test_status_of_an_experiment_that_keeps_failed_cells_counts_none_of_them_as_left(tmp_path):
+    pk = [c for c in expected_cells("kernels") if c["dataset"] == "pk" and c["mechanism"] == "mcar"]
+    done = [(c, "ok") for c in pk if c["seed"] == 0]                      # one per kernel: 1 h each
+    done += [(c, "failed") for c in pk if c["seed"] == 1 and c["preset"] == "kernel_poly"]
+    for cell, status in done:
+        records.write_record(tmp_path, dict(cell, cell_id=cell_id(**cell), status=status, device="cpu",
+                                            versions=dict(torch="2.13.0"), fit_seconds=3600.0,
+                                            error="ImputationError: diverged" if status == "failed" else None,
+                                            **(OK_METRICS if status == "ok" else {})))
+    report, counts = grid_status("kernels", tmp_path)
+    assert counts["knewimp"]["failed"] == 1 and "ImputationError: diverged" in report
+    assert "Failed cells are results here" in report and "`retry_failed=true` re-runs the failed ones" in report
+    # pk: 75 cells, 5 ok, 1 failed and kept: 69 left at about 1 h each (70 if the failed one counted)
+    assert "| pk | 5/25 | 0/25 | 0/25 | 69.0" in report
+
+
 def test_sweep_size_counts_experiment_and_cli_sweeps():
     assert sweep_size(_compose(["experiment=quick"])) == 36
     cfg = _compose(["experiment=quick"])

@@ -22,6 +22,7 @@ BAD = [
     (["missing_rate=1.5"], "missing_rate=1.5"), (["missing_rate=0"], "missing_rate=0"),
     (["wass_max_rows=1"], "wass_max_rows=1"), (["device=tpu"], "device='tpu'"),
     (["stop_at=tomorrow"], "stop_at must be"),
+    (["retry_failed=maybe"], "retry_failed='maybe': must be true or false"), (["force=2"], "force=2: must be"),
     (["+mechanism.options.pobs=0.3"], "mechanism.options.pobs=0.3: mcar takes no option 'pobs'"),
     (["mechanism=mar", "mechanism.options.p_obs=2"], "mechanism.options.p_obs=2: must be a number in (0, 1)"),
     (["mechanism=mnar", "mechanism.options.p_params=0"], "mechanism.options.p_params=0"),

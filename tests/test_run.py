@@ -202,3 +202,29 @@ def test_a_worker_whose_code_changed_starts_no_cell(tmp_path, monkeypatch):
     assert load_records(tmp_path) == []
     monkeypatch.setattr(provenance, "LOADED_CODE", provenance.code_fingerprint())
     assert cell.run_cell(cfg)["status"] == "ok" and len(load_records(tmp_path)) == 1
+
+
+def test_retry_failed_false_keeps_a_failed_record_as_the_result(tmp_path, monkeypatch):
+    from knewimp.harness import cell as cell_mod
+    from knewimp.harness.records import write_record
+
+    cfg = cell(tmp_path, "dataset=bt", "method=mean/published", "retry_failed=false")
+    rec = run_cell(cfg)
+    failed = dict(rec, status="failed", error="RuntimeError: diverged", mae=None,
+                  started_at="2000-01-01T00:00:00+00:00")
+    write_record(tmp_path, failed)
+    monkeypatch.setattr(cell_mod, "_COMPUTED_HERE", set())
+    kept = run_cell(cfg)
+    assert kept["status"] == "failed" and kept["error"] == "RuntimeError: diverged"
+    assert run_cell(cell(tmp_path, "dataset=bt", "method=mean/published", "retry_failed=false",
+                         "force=true"))["status"] == "ok"
+    write_record(tmp_path, failed)
+    assert run_cell(cell(tmp_path, "dataset=bt", "method=mean/published"))["status"] == "ok"  # default: retried
+
+
+def test_retry_failed_does_not_change_the_cell_identity(tmp_path):
+    from knewimp.harness.identity import cell_id, cell_identity
+
+    ids = {cell_id(**cell_identity(cell(tmp_path, "dataset=bt", "method=mean/published", f"retry_failed={v}")))
+           for v in ("true", "false")}
+    assert len(ids) == 1

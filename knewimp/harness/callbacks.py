@@ -46,7 +46,7 @@ def sweep_size(config: DictConfig) -> int:
 
 def estimate_cells(config: DictConfig, compose_fn=None) -> dict[str, float | None]:
     """{cell id: estimated seconds, or None for a column with no record at all} of the sweep's
-    cells that will run (no ok record, or ``force``)."""
+    cells that will run (those whose record is not :func:`~knewimp.harness.records.settled`)."""
     fixed, sweeps = sweep_overrides(config)
     if compose_fn is None:
         # the running Hydra's repository was built before a command-line hydra.searchpath (a
@@ -61,7 +61,7 @@ def estimate_cells(config: DictConfig, compose_fn=None) -> dict[str, float | Non
     plan: dict[str, float | None] = {}
     for cell in sweep_cells(compose_fn, fixed, sweeps):
         cid = cell_id(**cell)
-        if have.get(cid, {}).get("status") == "ok" and not config.get("force"):
+        if records.settled(have.get(cid), config):
             continue
         est = model.estimate(cell["method"], cell["preset"], cell["dataset"])
         plan[cid] = None if est is None else est.seconds
@@ -180,7 +180,7 @@ def _held(config: DictConfig, cid: str, info: dict) -> bool:
     rec = records.read_record(records.record_path(config.results_dir, cid))
     if rec is None:
         return True
-    if rec.get("status") == "ok" and not config.get("force"):
+    if records.settled(rec, config):
         return False
     try:
         finished = dt.datetime.fromisoformat(rec["finished_at"]).timestamp()

@@ -53,7 +53,8 @@ def run_cell(cfg: DictConfig) -> dict[str, Any]:
     """Run the cell described by ``cfg`` (a composed config) and return its record.
 
     Configuration errors raise :class:`UserError` before anything is loaded or written. A cell
-    with an ok record is skipped (unless ``force``); one claimed by a live process elsewhere is
+    with an ok record is skipped (unless ``force``), and so is a failed one when ``retry_failed`` is
+    false; one claimed by a live process elsewhere is
     left to it; a damaged record of the cell is moved to ``runs/.damaged/`` and the cell computed.
     """
     check_cell(cfg)
@@ -85,8 +86,11 @@ def _done(cfg: DictConfig, path, cid: str) -> bool:
     rec = records.read_record(path)
     if rec is None or cfg.force:
         return False
-    if rec["status"] == "ok":
-        log.info("skip %s: record ok (force=true re-runs it)", cid)
+    if records.settled(rec, cfg):
+        if rec["status"] == "ok":
+            log.info("skip %s: record ok (force=true re-runs it)", cid)
+        else:
+            log.info("skip %s: failed (%s), kept as its result (retry_failed=true re-runs it)", cid, rec["error"])
         return True
     if rec["status"] == "failed" and str(rec.get("started_at", "")) >= _LAUNCHED and cid not in _COMPUTED_HERE:
         # Another launcher of the same sweep failed it after this one started: retrying now would

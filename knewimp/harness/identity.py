@@ -43,6 +43,7 @@ NON_RESULT_KEYS: dict[str, str] = {
     "device": "where the computation runs; the record's `device` field says it",
     "threads": "torch intra-op threads; the record's `threads` field says it",
     "force": "whether an ok cell is re-run",
+    "retry_failed": "whether a failed cell is re-run",
     "stop_at": "whether a cell may start",
     "logger": "where a copy of the record is sent",
     "hydra": "Hydra's own settings (output folders, launcher, sweeper)",

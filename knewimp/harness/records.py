@@ -132,6 +132,14 @@ def scan(results_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list[Dam
     return good, damaged
 
 
+def settled(rec: dict[str, Any] | None, config: Any) -> bool:
+    """Whether a launch with this config leaves the cell of ``rec`` alone: its record is ok, or
+    failed while ``retry_failed`` is false; ``force`` recomputes either."""
+    if rec is None or config.get("force", False):
+        return False
+    return rec.get("status") == "ok" or (rec.get("status") == "failed" and not config.get("retry_failed", True))
+
+
 def iter_records(results_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """Every usable record under ``<results_dir>/runs/``, in file-name order (damaged ones: :func:`scan`)."""
     yield from scan(results_dir)[0]

@@ -6,7 +6,8 @@
     knewimp-run -m experiment=reproduce method=mine/published 'hydra.searchpath=[file:///home/me/conf]'
 
 A cell whose record says ``ok`` is skipped (resume) unless ``force=true``; a failed cell is retried by the
-next launch (not by a launcher running beside the one that failed it).
+next launch (not by a launcher running beside the one that failed it), unless ``retry_failed=false``
+keeps it as a result.
 
 Before Hydra starts, :func:`prepare` composes and checks the whole sweep: every user error (an
 unknown choice, a bad value, an unusable results folder) is one line and exit code 2 before any
@@ -178,12 +179,15 @@ def prepare(argv: list[str], now: dt.datetime | None = None) -> tuple[list[str],
     results_dir = str(cfg.results_dir)
     check_results_dir(results_dir)
     good, damaged = records.scan(results_dir)
-    ok = {r["cell_id"] for r in good if r["status"] == "ok"}
-    todo = [values for values, identity in plan if cfg.force or cell_id(**identity) not in ok]
+    settled = {r["cell_id"] for r in good if records.settled(r, cfg)}
+    todo = [values for values, identity in plan if cell_id(**identity) not in settled]
     note = f"; {len(damaged)} damaged record files (knewimp-status lists them)" if damaged else ""
     if not todo:
-        return argv, (f"sweep: {len(plan)} cells, every one with an ok record under {results_dir}/runs: nothing to "
-                      f"run (force=true re-runs them){note}")
+        ids = {cell_id(**identity) for _, identity in plan}
+        kept = sum(1 for r in good if r["status"] == "failed" and r["cell_id"] in settled & ids)
+        failed = f" ({kept} of them failed, kept as results: retry_failed=true re-runs those)" if kept else ""
+        return argv, (f"sweep: {len(plan)} cells, every one with an ok record under {results_dir}/runs{failed}: "
+                      f"nothing to run (force=true re-runs them){note}")
     out = list(argv)
     narrowed = {}
     for key, values in sweeps.items():

@@ -18,7 +18,7 @@ from knewimp.base import resolve_device
 from knewimp.harness import records
 from knewimp.harness.cost import CostModel, device_kind
 from knewimp.harness.identity import cell_id
-from knewimp.harness.sweep import expected_cells
+from knewimp.harness.sweep import expected_cells, experiment_config
 from knewimp.vocab import CONFIG_DIR
 
 MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick", "paper_text": "paper_text",
@@ -48,6 +48,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     failures = []
     ran_on: dict[tuple, Counter] = defaultdict(Counter)  # (device kind, torch) -> ok cells per method
     cell_seconds: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))  # (method, preset) -> dataset -> s
+    retry_failed = experiment_config(experiment).get("retry_failed", True)
     for cell in expected_cells(experiment):
         cid = cell_id(**cell)
         rec = have.get(cid)
@@ -63,7 +64,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
             seconds[method] += rec.get("fit_seconds") or 0.0
         if state == "failed":
             failures.append(f"- `{cid}`: {rec['error']}")
-        if state != "ok":
+        if state == "missing" or (state == "failed" and retry_failed):
             est = model.estimate(method, cell["preset"], cell["dataset"])
             if est is None:
                 guessed[method].add("unknown")
@@ -118,7 +119,10 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     lines += ["", "Estimates (`knewimp/cost.py`): the median seconds of the method's records on the same dataset; "
               "for a dataset the method has no record on, a power law in n and d fitted to its other datasets, "
               "which can be several times off, most of all for datasets larger than any measured.",
-              f"Cells not ok are neither skipped nor excluded: {_runner(experiment)} runs them."]
+              (f"Cells not ok are neither skipped nor excluded: {_runner(experiment)} runs them." if retry_failed else
+               f"Failed cells are results here (the experiment sets `retry_failed: false`: the same cell fails the "
+               f"same way again); cells not run are neither skipped nor excluded: {_runner(experiment)} runs them, "
+               f"and `retry_failed=true` re-runs the failed ones.")]
     if failures:
         lines += ["", "## Failed cells", *failures]
     if damaged:

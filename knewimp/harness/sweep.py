@@ -79,6 +79,11 @@ def sweep_cells(compose_fn: Callable[[list[str]], DictConfig], fixed: list[str],
     return [identity for _, identity in sweep_plan(compose_fn, fixed, sweeps)]
 
 
+def experiment_config(experiment: str) -> DictConfig:
+    """The composed config of ``experiment`` (its settings beside the sweep, e.g. ``retry_failed``)."""
+    return _compose([f"experiment={experiment}"])
+
+
 def expected_cells(experiment: str, extra: list[str] | None = None) -> list[dict]:
     """Identity dicts of every cell of ``experiment`` (values of its sweep params, ``extra``
     overrides such as ``method.entropy_weight=5`` applied to every cell)."""

@@ -62,6 +62,11 @@ def check_wass_max_rows(rows: Any) -> None:
         raise UserError(f"wass_max_rows={rows!r}: must be an integer >= 2, or null (always exact)")
 
 
+def check_switch(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise UserError(f"{key}={value!r}: must be true or false")
+
+
 #: Valid values of each mechanism option, as (test, description).
 OPTION_RANGES = {
     "p_obs": (lambda v: _is_number(v) and 0.0 < v < 1.0, "a number in (0, 1)"),
@@ -170,6 +175,8 @@ def check_cell(cfg: DictConfig, results_dir: bool = True) -> None:
     check_missing_rate(cfg.missing_rate)
     check_threads(cfg.get("threads"))
     check_wass_max_rows(cfg.get("wass_max_rows"))
+    for key in ("force", "retry_failed"):
+        check_switch(key, cfg.get(key, False))
     options = cfg.mechanism.get("options")
     check_mechanism(cfg.mechanism.name, {} if options is None else OmegaConf.to_container(options, resolve=True))
     try:
