@@ -43,7 +43,6 @@ import argparse
 import datetime as dt
 import os
 import json
-import platform
 import resource
 import time
 from pathlib import Path
@@ -51,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from knewimp.harness.provenance import host_description
 from knewimp.imputer import KnewImputer
 from knewimp.reference import Implementation, ReferenceKnewImputer
 
@@ -146,8 +146,7 @@ def keep(args, X: np.ndarray, name: str, entry: dict) -> None:
     data = json.loads(out.read_text()) if out.is_file() else {"kind": "bench_knewimp", "entries": []}
     entry = dict(entry, data=name, n=int(X.shape[0]), d=int(X.shape[1]), dtype=args.dtype,
                  threads=torch.get_num_threads(), outer=args.outer, epochs=args.epochs, steps=args.steps,
-                 host=dict(processor=platform.processor() or platform.machine(), cpus=os.cpu_count(),
-                           torch=torch.__version__),
+                 host=host_description(),
                  loadavg=os.getloadavg()[0], at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     key = lambda e: tuple(e[k] for k in ("mode", "data", "dtype", "threads", "outer", "epochs", "steps"))  # noqa: E731
     data["entries"] = [e for e in data["entries"] if key(e) != key(entry)] + [entry]

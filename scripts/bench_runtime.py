@@ -43,7 +43,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -52,6 +51,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from knewimp.harness.methods import build_imputer  # noqa: E402
+from knewimp.harness.provenance import host_description  # noqa: E402
 from knewimp.harness.records import write_json_atomic  # noqa: E402
 from knewimp.protocol.amputation import mcar  # noqa: E402
 
@@ -149,9 +149,7 @@ def main(argv=None) -> int:
     args.devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     out = Path(args.out)
     data = json.loads(out.read_text()) if out.is_file() else {}
-    host = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "torch": torch.__version__,
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    host = host_description()
     if data.get("measurements") and data.get("host") != host:
         # One file per machine: the report names each file's machine beside its series.
         print(f"error: --out {out} holds measurements from another machine ({data.get('host')}); "

@@ -19,7 +19,6 @@ import argparse
 import csv
 import datetime as dt
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from knewimp.harness.provenance import host_description
 from knewimp.imputer import KnewImputer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
         write_json_atomic(Path(args.out), dict(
             dataset="bt", dtype=args.dtype, integrator=args.integrator, threads=args.threads,
             tolerance=TOLERANCE, state_offsets=[100 * k for k in range(args.extra_seeds + 1)],
-            host=dict(processor=platform.processor() or platform.machine(), torch=torch.__version__),
+            host=host_description(),
             at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), cases=cases_out))
         print(f"wrote {args.out}")
     return 0 if ok else 1

@@ -25,6 +25,18 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def host_description() -> dict:
+    """The machine a measurement ran on, as benchmark files name it: architecture, processor, CPU
+    count, torch build and the GPU torch sees (None without one)."""
+    import os
+
+    import torch
+
+    return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
 def code_fingerprint() -> str:
     """SHA-256 (12 hex digits) of the Python sources of the package and the baselines."""
     h = hashlib.sha256()
