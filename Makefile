@@ -13,6 +13,8 @@
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
 #   make runtime     runtime against N and D (scripts/bench_runtime.py, resumable), then tables
+#   make bench-knewimp   KnewImputer's speed figures (scripts/bench_knewimp.py; about 12 min on a quiet
+#                    machine; the authors' code, at ../authors_newimp or KNEWIMP_AUTHORS_REPO, is timed beside it)
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
 #   make tables      tables, figures, grid status, README and docs/results.md from the records
 # Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
@@ -41,7 +43,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test reproduce faithful paper_text new_baselines quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime tables clean-venv
+.PHONY: install test reproduce faithful paper_text new_baselines quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp tables clean-venv
 
 install: $(STAMP)
 
@@ -103,6 +105,18 @@ toys: $(STAMP)
 
 runtime: $(STAMP)
 	$(PY) scripts/bench_runtime.py --out results/runtime/runtime.json
+	$(MAKE) tables
+
+SPEED := --out results/bench/knewimp_speed.json
+BENCH := $(PY) scripts/bench_knewimp.py
+bench-knewimp: $(STAMP)
+	$(BENCH) --dataset bt --threads 1 --ablate --time-authors $(SPEED)
+	$(BENCH) --dataset bt --threads 1 --floor --time-authors $(SPEED)
+	$(BENCH) --dataset bt --threads 2 --no-oracle $(SPEED)
+	$(BENCH) --dataset bt --threads 1 --dtype float32 --no-oracle $(SPEED)
+	$(BENCH) --dataset bt --threads 2 --dtype float32 --no-oracle $(SPEED)
+	$(BENCH) --dataset bcd --threads 1 --floor --time-authors --no-oracle $(SPEED)
+	for n in 5000 20000 50000; do $(BENCH) --synthetic $$n 10 --steps 3 --epochs 2 --threads 1 --oracle-steps 1 $(SPEED) || exit 1; done
 	$(MAKE) tables
 
 tables: $(STAMP)

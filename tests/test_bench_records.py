@@ -1,6 +1,8 @@
 """The one-cell benchmarks keep their measurements as JSON and `make tables` renders them."""
 import json
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,22 @@ def test_bench_knewimp_keeps_each_run_and_the_tables_render_them(tmp_path):
     assert written == [tmp_path / "tables" / "bench_knewimp_speed.md"]
     assert f"| {ablate['rows'][0]['label']} | {ablate['rows'][0]['total']:.2f} (1.0x) |" in text
     assert f"| synthetic 60x3 | float64 | {single['threads']} | 1 x (2 + 3) |" in text and "(measured)" in text
+
+
+def test_bench_knewimp_table_sets_the_authors_time_beside_ours_and_the_floor():
+    fast = dict(total=10.0, cpu=10.0, fit=4.0, steps=6.0, per_step=0.006, per_epoch=0.01, mae=0.5, rss_before=400.0,
+                peak=450.0)
+    single = dict(mode="single", data="bt 748x4", n=748, d=4, dtype="float64", threads=1, outer=2, epochs=200,
+                  steps=500, loadavg=0.1, fast=fast, floor=dict(total=4.0), authors=dict(total=15.0, cpu=15.0, mae=0.51))
+    ablate = dict(single, mode="ablate", rows=[dict(fast, label="naive", total=30.0), dict(fast, label="fast")])
+    text = bench.knewimp_speed_table({"entries": [ablate, single]})
+    assert "| 4.00 (2.50x) | 15.00 (1.50x; 3.75x) | 0.1 |" in text          # floor, authors (ours; bound)
+    assert "15.00 s wall (15.00 s CPU), MAE 0.510000; the last row is 1.50x faster" in text
+    assert "bench_knewimp.py: error: --time-authors with --dtype float32" in _bench_error(["--dataset", "bt", "--dtype",
+                                                                                             "float32", "--time-authors"])
+
+
+def _bench_error(args: list[str]) -> str:
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "bench_knewimp.py"), *args], capture_output=True, text=True)
+    assert proc.returncode == 2
+    return proc.stderr

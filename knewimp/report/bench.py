@@ -106,11 +106,17 @@ def knewimp_speed_table(data: dict) -> str:
         first = e["rows"][0]["total"]
         out += [f"| {r['label']} | {r['total']:.2f} ({first / r['total']:.1f}x) | {r['cpu']:.2f} | {r['fit']:.2f} | "
                 f"{r['steps']:.2f} | {1e3 * r['per_step']:.2f} | {r['mae']:.6f} |" for r in e["rows"]]
+        if e.get("authors"):
+            a, last = e["authors"], e["rows"][-1]
+            out += ["", f"The authors' released code on the same data, in the same process: {a['total']:.2f} s wall "
+                        f"({a['cpu']:.2f} s CPU), MAE {a['mae']:.6f}; the last row is {a['total'] / last['total']:.2f}x "
+                        f"faster."]
         out.append("")
     single = sorted((e for e in data["entries"] if e["mode"] == "single"), key=lambda e: (e["n"], e["d"], e["dtype"]))
     if single:
         out += ["| data | dtype | threads | settings | fast: wall s (ms/step) | naive: ms/step | speed-up per step | "
-                "whole run | peak RSS MB (increase) | floor s (fast / floor) | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                "whole run | peak RSS MB (increase) | floor s (fast / floor) | authors' code s (fast speed-up; "
+                "at most, by the floor) | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for e in single:
             f = e["fast"]
             naive = "--" if "naive_per_step" not in e else \
@@ -118,9 +124,14 @@ def knewimp_speed_table(data: dict) -> str:
             ratio = "--" if "step_ratio" not in e else f"{e['step_ratio']:.1f}x"
             whole = "--" if "naive_total" not in e else f"{e['naive_total'] / f['total']:.1f}x"
             floor = "--" if "floor" not in e else f"{e['floor']['total']:.2f} ({f['total'] / e['floor']['total']:.2f}x)"
+            authors = "--"
+            if e.get("authors"):
+                a = e["authors"]["total"]
+                bound = f"; {a / e['floor']['total']:.2f}x" if "floor" in e else ""
+                authors = f"{a:.2f} ({a / f['total']:.2f}x{bound})"
             out.append(f"| {e['data']} | {e['dtype']} | {e['threads']} | {e['outer']} x ({e['epochs']} + {e['steps']}) | "
                        f"{f['total']:.2f} ({1e3 * f['per_step']:.1f}) | {naive} | {ratio} | {whole} | "
-                       f"{f['peak']:.0f} (+{f['peak'] - f['rss_before']:.0f}) | {floor} | {e['loadavg']:.1f} |")
+                       f"{f['peak']:.0f} (+{f['peak'] - f['rss_before']:.0f}) | {floor} | {authors} | {e['loadavg']:.1f} |")
         out.append("")
     return "\n".join(out)
 
