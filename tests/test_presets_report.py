@@ -1,0 +1,22 @@
+"""KnewImp's two presets side by side, on the cells both hold."""
+from knewimp.report.presets import preset_table
+
+
+def _rec(preset, seed, mae, seconds, device="cpu", dataset="bt", status="ok"):
+    return dict(method="knewimp", preset=preset, dataset=dataset, mechanism="mar", missing_rate=0.3, seed=seed,
+                status=status, mae=mae, wass=2 * mae, fit_seconds=seconds, device=device)
+
+
+def test_only_shared_cells_enter_and_seconds_only_where_both_ran_on_one_kind_of_device():
+    records = [_rec("paper", 0, 0.4, 10.0), _rec("paper_text", 0, 0.5, 30.0),
+               _rec("paper", 1, 0.6, 2.0, device="cuda:0"), _rec("paper_text", 1, 0.5, 40.0),
+               _rec("paper", 2, 0.1, 1.0),                                       # no paper_text record
+               _rec("paper_text", 3, 0.1, 1.0), _rec("paper", 3, 0.1, 1.0, status="failed")]
+    text = preset_table(records, "knewimp", ("paper", "paper_text"))
+    assert "| bt | mar | 2 | 0.500 | 0.500 | 1.000 | 1.000 | 10.0 (1) | 30.0 (1) |" in text
+    assert "2 shared cells; knewimp/paper_text has the lower MAE in 1 of them" in text
+    assert "over the 1 whose two records ran on the same kind of device" in text and "(3.00x)" in text
+
+
+def test_no_shared_cell_is_said_plainly():
+    assert preset_table([_rec("paper", 0, 0.4, 1.0)], "knewimp", ("paper", "paper_text")).startswith("No cell has ok")
