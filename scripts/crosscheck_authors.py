@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import authors_ref  # noqa: E402
@@ -32,6 +31,7 @@ import authors_ref  # noqa: E402
 from knewimp.protocol.cell_input import make_cell_input  # noqa: E402
 from knewimp.imputer import KnewImputer  # noqa: E402
 from knewimp.protocol.metrics import mae, wass  # noqa: E402
+from knewimp.report import crosscheck  # noqa: E402
 
 
 def summary(values) -> str:
@@ -40,10 +40,8 @@ def summary(values) -> str:
 
 
 def welch(ours, theirs) -> str:
-    if len(ours) < 2 or len(theirs) < 2:
-        return "n/a"
-    res = stats.ttest_ind(ours, theirs, equal_var=False)
-    return f"t = {res.statistic:+.2f}, p = {res.pvalue:.3f}"
+    res = crosscheck.welch(ours, theirs)
+    return "n/a" if res is None else f"t = {res[0]:+.2f}, p = {res[1]:.3f}"
 
 
 def parse_extra(items) -> dict:
@@ -58,22 +56,9 @@ def parse_extra(items) -> dict:
 
 
 def table(paths) -> str:
-    """Markdown table of saved cross-check runs (``--json`` files), one row per file."""
-    lines = ["| dataset | mechanism | cell seed | k (ours / theirs) | MAE ours | MAE theirs | Welch MAE | "
-             "WASS ours | WASS theirs | Welch WASS |", "|" + "---|" * 10]
-    for path in paths:
-        d = json.loads(Path(path).read_text())
-        o, t = d["runs"]["ours"], d["runs"]["theirs"]
-        om, tm = [r["mae"] for r in o], [r["mae"] for r in t]
-        ow, tw = [r["wass"] for r in o], [r["wass"] for r in t]
-
-        def ms(v, digits):
-            return f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f}"
-
-        extra = f" ({d['extra']})" if d.get("extra") else ""
-        lines.append(f"| {d['dataset']} | {d['mechanism']}{extra} | {d['cell_seed']} | {len(o)} / {len(t)} | "
-                     f"{ms(om, 4)} | {ms(tm, 4)} | {welch(om, tm)} | {ms(ow, 3)} | {ms(tw, 3)} | {welch(ow, tw)} |")
-    return "\n".join(lines)
+    """Markdown table of saved cross-check runs (``--json`` files), one row per file, and the verdict."""
+    datas = [json.loads(Path(p).read_text()) for p in paths]
+    return crosscheck.table(datas) + "\n" + crosscheck.verdict(datas)
 
 
 def main(argv=None) -> int:

@@ -20,3 +20,18 @@ def test_only_shared_cells_enter_and_seconds_only_where_both_ran_on_one_kind_of_
 
 def test_no_shared_cell_is_said_plainly():
     assert preset_table([_rec("paper", 0, 0.4, 1.0)], "knewimp", ("paper", "paper_text")).startswith("No cell has ok")
+
+
+def test_crosscheck_verdict_counts_tests_before_and_after_holm():
+    from knewimp.report.crosscheck import table, verdict
+
+    def cell(dataset, ours, theirs):
+        runs = {side: [dict(mae=m, wass=2 * m) for m in values] for side, values in (("ours", ours), ("theirs", theirs))}
+        return dict(dataset=dataset, mechanism="mar", cell_seed=0, extra={}, runs=runs)
+
+    same = cell("bt", [0.50, 0.51, 0.49], [0.50, 0.49, 0.51])
+    apart = cell("qb", [0.60, 0.61, 0.59, 0.60], [0.50, 0.51, 0.49, 0.50])
+    text = verdict([same, apart])
+    assert text.startswith("2 cells, 4 Welch tests: 2 reach p < 0.05 after Holm's adjustment over all 4")
+    assert "2 before it: qb mar MAE (p = 0.000; ours higher by 20.0%); qb mar WASS" in text
+    assert "| bt | mar | 0 | 3 / 3 | 0.5000 ± 0.0100 | 0.5000 ± 0.0100 | t = +0.00, p = 1.000 |" in table([same])

@@ -12,7 +12,8 @@
    and figure of ``results/runtime/*.json`` (:mod:`knewimp.report.runtime`), the one-cell
    benchmarks of ``results/bench`` (:mod:`knewimp.report.bench`), each skipped when its input is
    absent, KnewImp's ``paper`` against ``paper_text`` on their shared cells
-   (:mod:`knewimp.report.presets`), and the Dirichlet illustration (:mod:`knewimp.report.dirichlet`,
+   (:mod:`knewimp.report.presets`), the cross-check against the authors' code
+   (:mod:`knewimp.report.crosscheck`), and the Dirichlet illustration (:mod:`knewimp.report.dirichlet`,
    computed, no input);
 6. the grid status of each grid experiment (reproduce, faithful, new_baselines) (:mod:`knewimp.harness.status`);
 7. the README and the documents of ``DOCUMENTS``, whose marked blocks are copied from the tables
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from knewimp.harness.status import grid_status
 from knewimp.harness.records import load_records
-from knewimp.report import ablation, bench, dirichlet, experiments, paper, presets, readme, runtime, toys
+from knewimp.report import ablation, bench, crosscheck, dirichlet, experiments, paper, presets, readme, runtime, toys
 from knewimp.report.selection import MaskMismatch
 from knewimp.report.tables import write_tables
 
@@ -82,6 +83,7 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
     runtime.build(results_dir / "runtime", out, log=log)
     bench.build(results_dir / "bench", out, paper_path, log=log)
     presets.build(results_dir, out, log=log)
+    crosscheck.build(results_dir / "crosscheck" / "authors", out, log=log)
     dirichlet.build(out, log=log)
     for experiment, name, folder in GRID_EXPERIMENTS:
         report, _ = grid_status(experiment, results_dir / folder, jobs)

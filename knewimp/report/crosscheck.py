@@ -1,0 +1,89 @@
+"""KnewImputer against the authors' released code on the same cells, from saved cross-check runs.
+
+Each file of ``results/crosscheck/authors/cc_*.json`` (``scripts/crosscheck_authors.py --json``) holds
+k imputer seeds per side on one cell (identical input). Per file: MAE and WASS as mean +- sample std
+(ddof 1) per side and Welch's t-test (unequal variances) of ours against theirs. Under the table, a
+sentence counts the tests: how many reach p < 0.05 before and after Holm's adjustment over all of
+them (:func:`knewimp.report.stats.holm`), and in which direction each unadjusted one goes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as sps
+
+from knewimp.report.stats import holm
+
+ALPHA = 0.05
+
+
+def welch(ours, theirs) -> tuple[float, float] | None:
+    """(t, p) of Welch's t-test, ours against theirs; None with fewer than two runs on a side."""
+    if len(ours) < 2 or len(theirs) < 2:
+        return None
+    res = sps.ttest_ind(ours, theirs, equal_var=False)
+    return float(res.statistic), float(res.pvalue)
+
+
+def _runs(data: dict, metric: str) -> tuple[list[float], list[float]]:
+    return [r[metric] for r in data["runs"]["ours"]], [r[metric] for r in data["runs"]["theirs"]]
+
+
+def _label(data: dict) -> str:
+    extra = f" ({data['extra']})" if data.get("extra") else ""
+    return f"{data['dataset']} {data['mechanism']}{extra}"
+
+
+def table(datas: list[dict]) -> str:
+    """Markdown: one row per saved cross-check (see the module docstring)."""
+    def ms(v, digits):
+        return f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f}" if len(v) > 1 else f"{np.mean(v):.{digits}f}"
+
+    def test(o, t):
+        res = welch(o, t)
+        return "n/a" if res is None else f"t = {res[0]:+.2f}, p = {res[1]:.3f}"
+
+    lines = ["| dataset | mechanism | cell seed | k (ours / theirs) | MAE ours | MAE theirs | Welch MAE | "
+             "WASS ours | WASS theirs | Welch WASS |", "|" + "---|" * 10]
+    for d in datas:
+        (om, tm), (ow, tw) = _runs(d, "mae"), _runs(d, "wass")
+        extra = f" ({d['extra']})" if d.get("extra") else ""
+        lines.append(f"| {d['dataset']} | {d['mechanism']}{extra} | {d['cell_seed']} | {len(om)} / {len(tm)} | "
+                     f"{ms(om, 4)} | {ms(tm, 4)} | {test(om, tm)} | {ms(ow, 3)} | {ms(tw, 3)} | {test(ow, tw)} |")
+    return "\n".join(lines) + "\n"
+
+
+def verdict(datas: list[dict]) -> str:
+    """One sentence on the Welch tests of every file and metric, before and after Holm."""
+    tests = []
+    for d in datas:
+        for metric in ("mae", "wass"):
+            o, t = _runs(d, metric)
+            res = welch(o, t)
+            if res is not None:
+                tests.append((_label(d), metric.upper(), res[1], float(np.mean(o) - np.mean(t)), float(np.mean(t))))
+    if not tests:
+        return "No cross-check has two runs per side."
+    adjusted = holm([t[2] for t in tests])
+    raw = [t for t in tests if t[2] < ALPHA]
+    where = "; ".join(f"{label} {metric} (p = {p:.3f}; ours {'higher' if diff > 0 else 'lower'} by "
+                      f"{100 * abs(diff) / ref:.1f}%)" for label, metric, p, diff, ref in raw)
+    cells = f"{len(datas)} cell{'s' if len(datas) != 1 else ''}"
+    return (f"{cells}, {len(tests)} Welch tests: {int((adjusted < ALPHA).sum())} reach p < {ALPHA} after Holm's "
+            f"adjustment over all {len(tests)} (smallest raw p {min(t[2] for t in tests):.3f}, adjusted "
+            f"{float(np.nanmin(adjusted)):.3f}); {len(raw)} before it" + (f": {where}." if raw else "."))
+
+
+def build(folder: str | Path, out: str | Path, log=print) -> Path | None:
+    """``tables/crosscheck_authors.md`` from ``folder/cc_*.json``; nothing when there is none."""
+    paths = sorted(Path(folder).glob("cc_*.json"))
+    if not paths:
+        return None
+    datas = [json.loads(p.read_text()) for p in paths]
+    path = Path(out) / "tables" / "crosscheck_authors.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(table(datas) + "\n" + verdict(datas) + "\n", encoding="utf-8")
+    log(f"wrote {path}")
+    return path
