@@ -13,6 +13,8 @@
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
 #   make runtime     runtime against N and D (scripts/bench_runtime.py, resumable), then tables
+#   make bench-diffusion CSDI-T and MissDiff presets timed and scored on pk, bt, cbv, cc (scripts/bench_diffusion.py;
+#                    about 30 CPU-minutes per method, make -j2 runs the two methods side by side)
 #   make bench-knewimp   KnewImputer's speed figures (scripts/bench_knewimp.py; about 12 min on a quiet
 #                    machine; the authors' code, at ../authors_newimp or KNEWIMP_AUTHORS_REPO, is timed beside it)
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
@@ -43,7 +45,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test reproduce faithful paper_text new_baselines quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp tables clean-venv
+.PHONY: install test reproduce faithful paper_text new_baselines quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -118,6 +120,15 @@ bench-knewimp: $(STAMP)
 	$(BENCH) --dataset bcd --threads 1 --floor --time-authors --no-oracle $(SPEED)
 	for n in 5000 20000 50000; do $(BENCH) --synthetic $$n 10 --steps 3 --epochs 2 --threads 1 --oracle-steps 1 $(SPEED) || exit 1; done
 	$(MAKE) tables
+
+bench-diffusion: bench-diffusion-csdi_t bench-diffusion-missdiff
+	$(MAKE) tables
+
+bench-diffusion-%: $(STAMP)
+	$(PY) scripts/bench_diffusion.py --dataset pk,bt,cbv,cc --methods $* --presets cpu,paper --extrapolate none \
+		--out results/bench/diffusion_$*.json
+	$(PY) scripts/bench_diffusion.py --dataset pk,bt,cc --methods $* --presets published --fraction 0.04 \
+		--out results/bench/diffusion_$*.json
 
 tables: $(STAMP)
 	$(PY) -m knewimp.report.build --results-dir $(RESULTS)

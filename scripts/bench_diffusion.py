@@ -10,11 +10,19 @@ samples: the cost per epoch and per reverse step does not depend on how many the
 up and marked EXTRAPOLATED, with no MAE. Wall-clock seconds, and in brackets the process CPU
 seconds, since the machine may be shared (with 1 thread, CPU seconds ~ wall seconds on a core of
 its own).
+
+``--out results/bench/diffusion.json`` keeps each run (one entry per dataset, mechanism, rate, seed,
+method, preset, threads, extra overrides and extrapolation; a re-run replaces its entry), written
+atomically with the machine and its load average; ``make tables`` renders the file as
+``results/tables/bench_diffusion.md`` (:mod:`knewimp.report.bench`).
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -27,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from knewimp.base import ImputationError  # noqa: E402
 from knewimp.harness.methods import preset_params as _preset_params  # noqa: E402
+from knewimp.harness.provenance import host_description  # noqa: E402
+from knewimp.harness.records import write_json_atomic  # noqa: E402
 from knewimp.protocol.cell_input import make_cell_input  # noqa: E402
 
 
@@ -54,6 +64,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None, help="override num_threads")
     ap.add_argument("--progress", action="store_true", help="log epochs and reverse steps to stderr")
     ap.add_argument("--set", default="", help="extra overrides, e.g. epochs=50,lr_milestones=[0.75,0.9]")
+    ap.add_argument("--out", default=None, help="keep each run in this JSON (see the module docstring)")
     args = ap.parse_args(argv)
     if args.progress:
         import logging
@@ -97,6 +108,27 @@ def main(argv=None):
                     note, err = "full run", f"{float(np.abs(X - out)[mask].mean()):.3f}"
                 print(f"| {name} | {X.shape[0]}x{X.shape[1]} | {method} | {preset} | {tr:.0f} ({tr_cpu:.0f}) | "
                       f"{sa:.0f} ({sa_cpu:.0f}) | {err} | {mean_mae:.3f} | {note} |", flush=True)
+                if args.out:
+                    keep(Path(args.out), dict(
+                        dataset=name, n=int(X.shape[0]), d=int(X.shape[1]), mechanism=args.mechanism, rate=args.rate,
+                        seed=args.seed, method=method, preset=preset, threads=params.get("num_threads"),
+                        overrides=extra, extrapolated=partial, timed_epochs=params["epochs"],
+                        timed_steps=params["n_steps"], train_s=tr, train_cpu_s=tr_cpu, sample_s=sa,
+                        sample_cpu_s=sa_cpu, mae=None if partial or out is None else float(np.abs(X - out)[mask].mean()),
+                        failure=None if partial or out is not None else failure, mean_fill_mae=mean_mae,
+                        loadavg=os.getloadavg()[0], host=host_description(),
+                        at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
+
+
+KEY = ("dataset", "mechanism", "rate", "seed", "method", "preset", "threads", "overrides", "extrapolated")
+
+
+def keep(path: Path, entry: dict) -> None:
+    """Add (or replace) one run's entry in ``path``, atomically."""
+    data = json.loads(path.read_text()) if path.is_file() else {"kind": "bench_diffusion", "entries": []}
+    same = lambda e: all(e.get(k) == entry[k] for k in KEY)  # noqa: E731
+    data["entries"] = [e for e in data["entries"] if not same(e)] + [entry]
+    write_json_atomic(path, data)
 
 
 if __name__ == "__main__":

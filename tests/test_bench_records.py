@@ -141,3 +141,19 @@ def _bench_error(args: list[str]) -> str:
     proc = subprocess.run([sys.executable, str(SCRIPTS / "bench_knewimp.py"), *args], capture_output=True, text=True)
     assert proc.returncode == 2
     return proc.stderr
+
+
+def test_bench_diffusion_keeps_each_run_and_the_table_renders_it(tmp_path):
+    main = runpy.run_path(str(SCRIPTS / "bench_diffusion.py"))["main"]
+    out = tmp_path / "bench" / "diffusion.json"
+    tiny = ["--dataset", "bt", "--methods", "missdiff", "--mechanism", "mcar", "--out", str(out),
+            "--set", "epochs=2,n_steps=4,n_samples=2"]
+    main(tiny + ["--presets", "quick", "--extrapolate", "none"])
+    main(tiny + ["--presets", "quick", "--extrapolate", "quick", "--fraction", "0.5"])
+    main(tiny + ["--presets", "quick", "--extrapolate", "none"])              # a re-run replaces its entry
+    full, part = json.loads(out.read_text())["entries"][::-1]
+    assert not full["extrapolated"] and full["mae"] > 0 and part["extrapolated"] and part["mae"] is None
+    text = bench.build(tmp_path / "bench", tmp_path)[0].read_text()
+    assert f"| {full['mae']:.3f} | {full['mean_fill_mae']:.3f} | full; epochs=2" in text
+    assert "epochs=2, n_steps=4" in text
+    assert f"| -- | {part['mean_fill_mae']:.3f} | extrapolated from {part['timed_epochs']} epochs" in text

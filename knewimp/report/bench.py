@@ -10,7 +10,10 @@
 - a file of ``scripts/bench_knewimp.py --out`` (``kind: bench_knewimp``) becomes
   ``tables/bench_<name>.md``: each ``--ablate`` run as the change -> time table, and the other runs
   as one table of the fast path against the naive one (measured or extrapolated), with peak memory
-  and, where timed, the arithmetic floor;
+  and, where timed, the arithmetic floor and the authors' code;
+- a file of ``scripts/bench_diffusion.py --out`` (``kind: bench_diffusion``) becomes
+  ``tables/bench_<name>.md``: CSDI-T / MissDiff runs per dataset and preset, training and sampling
+  seconds, MAE (full runs) or "extrapolated" (timed on a share of the epochs and reverse steps);
 - ``miracle_legacy.json`` (``scripts/miracle_legacy.py``) becomes ``tables/miracle_legacy.md``:
   MIRACLE with the original and the fixed mini-batch loop against the MAE the paper prints (runs
   whose completion the library's divergence guard refuses are scored unguarded and counted).
@@ -136,6 +139,29 @@ def knewimp_speed_table(data: dict) -> str:
     return "\n".join(out)
 
 
+def diffusion_table(data: dict) -> str:
+    """Markdown of a ``bench_diffusion.py --out`` file: per run the training and sampling seconds (wall,
+    process CPU in brackets), the MAE (or the failure, or "extrapolated" for a run timed on a share of
+    its epochs and reverse steps) and the column-mean MAE of the same cell."""
+    lines = ["| dataset | method | preset | threads | train s (CPU s) | sample s (CPU s) | total min | MAE | "
+             "mean-fill MAE | run | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = lambda e: (e["n"] * e["d"], e["dataset"], e["method"], e["preset"] != "published", e["preset"])  # noqa: E731
+    for e in sorted(data["entries"], key=order):
+        if e["extrapolated"]:
+            mae, run = "--", f"extrapolated from {e['timed_epochs']} epochs, {e['timed_steps']} reverse steps"
+        elif e["mae"] is None:
+            mae, run = "failed", f"full: {e['failure']}"
+        else:
+            mae, run = f"{e['mae']:.3f}", "full"
+        if e.get("overrides"):
+            run += "; " + ", ".join(f"{k}={v}" for k, v in e["overrides"].items())
+        lines.append(f"| {e['dataset']} {e['n']}x{e['d']} | {e['method']} | {e['preset']} | {e['threads']} | "
+                     f"{e['train_s']:.0f} ({e['train_cpu_s']:.0f}) | {e['sample_s']:.0f} ({e['sample_cpu_s']:.0f}) | "
+                     f"{(e['train_s'] + e['sample_s']) / 60:.1f} | {mae} | {e['mean_fill_mae']:.3f} | {run} | "
+                     f"{e['loadavg']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def _printed(paper: dict | None, dataset: str, mechanism: str) -> float | None:
     if paper is None:
         return None
@@ -192,6 +218,8 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
         data = json.loads(path.read_text())
         if data.get("kind") == "bench_knewimp":
             target, text = tables / f"bench_{path.stem}.md", knewimp_speed_table(data)
+        elif data.get("kind") == "bench_diffusion":
+            target, text = tables / f"bench_{path.stem}.md", diffusion_table(data)
         elif "measurements" in data:
             target, text = tables / f"bench_{path.stem}.md", bench_table(data)
         elif "cases" in data:
