@@ -210,6 +210,18 @@ def test_a_complete_sweep_is_not_launched_and_a_partial_one_is_narrowed(tmp_path
     assert done.startswith("sweep: 4 cells, every one with an ok record")
 
 
+def test_a_sweep_that_keeps_failed_cells_does_not_launch_them(tmp_path, capsys):
+    sweep = ["-m", "dataset=bt", "method=mean/published", "seed=0,1", f"results_dir={tmp_path}", "retry_failed=false"]
+    for seed in (0, 1):
+        rec = run_cell(_compose(["dataset=bt", "method=mean/published", f"seed={seed}", f"results_dir={tmp_path}"]))
+    records.write_record(tmp_path, dict(rec, status="failed", error="RuntimeError: diverged", mae=None))
+    _, done = prepare(sweep)
+    assert done.startswith("sweep: 2 cells, every one with an ok record or a failed one kept (1; retry_failed=true")
+    argv, done = prepare(sweep[:-1])                                   # the default retries it
+    assert done is None and "seed=1" in argv
+    assert "sweep: 2 cells, 1 with ok records, 1 to run" in capsys.readouterr().err
+
+
 def test_the_adversarial_script_fast_sections_pass(capsys):
     import runpy
     from pathlib import Path

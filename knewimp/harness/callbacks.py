@@ -105,7 +105,8 @@ class SweepProgress(Callback):
             plan = None
         (d / "start.json").write_text(json.dumps({"total": total, "start": time.time(), "plan": plan}))
         if plan is not None:
-            log.info("sweep: %d cells, %d with ok records (skipped), %d to run, %s", total, total - len(plan),
+            kept = "" if config.get("retry_failed", True) else " or failed ones kept"
+            log.info("sweep: %d cells, %d with ok records%s (skipped), %d to run, %s", total, total - len(plan), kept,
                      len(plan), describe_plan(estimates))
         # the basic sweeper composes every job's config to validate the batch before launching
         # any: ~0.25 s per cell, i.e. minutes for the 960-cell grid, with no output of its own

@@ -182,11 +182,11 @@ def prepare(argv: list[str], now: dt.datetime | None = None) -> tuple[list[str],
     settled = {r["cell_id"] for r in good if records.settled(r, cfg)}
     todo = [values for values, identity in plan if cell_id(**identity) not in settled]
     note = f"; {len(damaged)} damaged record files (knewimp-status lists them)" if damaged else ""
+    ids = {cell_id(**identity) for _, identity in plan}
+    kept = sum(1 for r in good if r["status"] == "failed" and r["cell_id"] in settled & ids)
     if not todo:
-        ids = {cell_id(**identity) for _, identity in plan}
-        kept = sum(1 for r in good if r["status"] == "failed" and r["cell_id"] in settled & ids)
-        failed = f" ({kept} of them failed, kept as results: retry_failed=true re-runs those)" if kept else ""
-        return argv, (f"sweep: {len(plan)} cells, every one with an ok record under {results_dir}/runs{failed}: "
+        failed = f" or a failed one kept ({kept}; retry_failed=true re-runs those)" if kept else ""
+        return argv, (f"sweep: {len(plan)} cells, every one with an ok record{failed} under {results_dir}/runs: "
                       f"nothing to run (force=true re-runs them){note}")
     out = list(argv)
     narrowed = {}
@@ -203,7 +203,9 @@ def prepare(argv: list[str], now: dt.datetime | None = None) -> tuple[list[str],
     jobs = 1
     for key, values in sweeps.items():
         jobs *= len(narrowed.get(key, values))
-    print(f"sweep: {len(plan)} cells, {len(plan) - len(todo)} with ok records, {len(todo)} to run"
+    done = f"{len(plan) - len(todo) - kept} with ok records" + (f", {kept} failed and kept (retry_failed=false)"
+                                                               if kept else "")
+    print(f"sweep: {len(plan)} cells, {done}, {len(todo)} to run"
           + (f"; launching {jobs} jobs ({', '.join(narrowed)} narrowed to the values left)" if narrowed else "")
           + note, file=sys.stderr)
     return out, None
