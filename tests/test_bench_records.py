@@ -121,6 +121,7 @@ def test_bench_knewimp_keeps_each_run_and_the_tables_render_them(tmp_path):
     text = written[0].read_text()
     assert written == [tmp_path / "tables" / "bench_knewimp_speed.md"]
     assert f"| {ablate['rows'][0]['label']} | {ablate['rows'][0]['total']:.2f} (1.0x) |" in text
+    assert "| + kernel terms as K_B @ [S\\|X\\|1] in row blocks" in text            # the pipes escaped
     assert f"| synthetic 60x3 | float64 | {single['threads']} | 1 x (2 + 3) |" in text and "(measured)" in text
 
 

@@ -98,6 +98,11 @@ def fidelity_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _escape(text: str) -> str:
+    """A Markdown table cell's text: a literal pipe would end the cell."""
+    return text.replace("|", r"\|")
+
+
 def knewimp_speed_table(data: dict) -> str:
     """Markdown of a ``bench_knewimp.py --out`` file (see the module docstring)."""
     out = []
@@ -107,7 +112,7 @@ def knewimp_speed_table(data: dict) -> str:
                 "| change | wall s (speed-up) | CPU s | DSM fit s | particle steps s | ms/step | MAE |",
                 "|---|---|---|---|---|---|---|"]
         first = e["rows"][0]["total"]
-        out += [f"| {r['label']} | {r['total']:.2f} ({first / r['total']:.1f}x) | {r['cpu']:.2f} | {r['fit']:.2f} | "
+        out += [f"| {_escape(r['label'])} | {r['total']:.2f} ({first / r['total']:.1f}x) | {r['cpu']:.2f} | {r['fit']:.2f} | "
                 f"{r['steps']:.2f} | {1e3 * r['per_step']:.2f} | {r['mae']:.6f} |" for r in e["rows"]]
         if e.get("authors"):
             a, last = e["authors"], e["rows"][-1]

@@ -56,7 +56,7 @@ PAPER_EXTRA = ("paper_text", "new_baselines")
 STATUS_JOBS = 2
 #: Documents with <!-- results:NAME --> blocks, relative to the project root.
 DOCUMENTS = ("README.md", "docs/results.md", "docs/experiments.md", "docs/new_baselines.md", "docs/baselines_bench.md",
-             "docs/methods.md", "docs/fidelity.md", "docs/knewimp.md")
+             "docs/methods.md", "docs/fidelity.md", "docs/knewimp.md", "docs/diffusion.md")
 ROOT = Path(__file__).resolve().parents[2]
 
 
