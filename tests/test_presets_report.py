@@ -35,3 +35,13 @@ def test_crosscheck_verdict_counts_tests_before_and_after_holm():
     assert text.startswith("2 cells, 4 Welch tests: 2 reach p < 0.05 after Holm's adjustment over all 4")
     assert "2 before it: qb mar MAE (p = 0.000; ours higher by 20.0%); qb mar WASS" in text
     assert "| bt | mar | 0 | 3 / 3 | 0.5000 ± 0.0100 | 0.5000 ± 0.0100 | t = +0.00, p = 1.000 |" in table([same])
+
+
+def test_a_saved_lockstep_output_becomes_a_block_without_the_shells_timing(tmp_path):
+    from knewimp.report.crosscheck import build
+
+    (tmp_path / "lockstep_bt_mar_full.txt").write_text(
+        "outer 1: DSM loss max rel diff 1e-16\n  step    1: |dX| 0\n\nreal\t0m1.0s\nuser\t0m1.0s\nsys\t0m0.1s\n")
+    (written,) = build(tmp_path, tmp_path / "out", log=lambda *a: None)
+    assert written.name == "lockstep_bt_mar_full.md"
+    assert written.read_text() == "    outer 1: DSM loss max rel diff 1e-16\n      step    1: |dX| 0\n"

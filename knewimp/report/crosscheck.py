@@ -5,6 +5,9 @@ k imputer seeds per side on one cell (identical input). Per file: MAE and WASS a
 (ddof 1) per side and Welch's t-test (unequal variances) of ours against theirs. Under the table, a
 sentence counts the tests: how many reach p < 0.05 before and after Holm's adjustment over all of
 them (:func:`knewimp.report.stats.holm`), and in which direction each unadjusted one goes.
+
+Each saved lockstep output (``lockstep_*.txt``, ``scripts/authors_lockstep.py``'s printout) becomes
+``tables/lockstep_*.md``: the output as written, as a block, without the shell's timing lines.
 """
 from __future__ import annotations
 
@@ -76,14 +79,31 @@ def verdict(datas: list[dict]) -> str:
             f"{float(np.nanmin(adjusted)):.3f}); {len(raw)} before it" + (f": {where}." if raw else "."))
 
 
-def build(folder: str | Path, out: str | Path, log=print) -> Path | None:
-    """``tables/crosscheck_authors.md`` from ``folder/cc_*.json``; nothing when there is none."""
-    paths = sorted(Path(folder).glob("cc_*.json"))
-    if not paths:
-        return None
-    datas = [json.loads(p.read_text()) for p in paths]
-    path = Path(out) / "tables" / "crosscheck_authors.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(table(datas) + "\n" + verdict(datas) + "\n", encoding="utf-8")
-    log(f"wrote {path}")
-    return path
+#: Lines a shell's ``time`` adds to a saved output: not the script's.
+_TIMING = ("real", "user", "sys")
+
+
+def lockstep_block(text: str) -> str:
+    """A saved lockstep printout as an indented Markdown block, the shell's timing lines left out."""
+    lines = [line for line in text.splitlines() if line.strip() and line.split()[0] not in _TIMING]
+    return "".join(f"    {line}\n" for line in lines)
+
+
+def build(folder: str | Path, out: str | Path, log=print) -> list[Path]:
+    """``tables/crosscheck_authors.md`` from ``folder/cc_*.json`` and ``tables/<stem>.md`` from each
+    ``folder/lockstep_*.txt``; nothing for what is absent."""
+    folder, tables = Path(folder), Path(out) / "tables"
+    written = []
+    paths = sorted(folder.glob("cc_*.json"))
+    if paths:
+        datas = [json.loads(p.read_text()) for p in paths]
+        written.append(tables / "crosscheck_authors.md")
+        tables.mkdir(parents=True, exist_ok=True)
+        written[-1].write_text(table(datas) + "\n" + verdict(datas) + "\n", encoding="utf-8")
+    for saved in sorted(folder.glob("lockstep_*.txt")):
+        tables.mkdir(parents=True, exist_ok=True)
+        written.append(tables / f"{saved.stem}.md")
+        written[-1].write_text(lockstep_block(saved.read_text()), encoding="utf-8")
+    for path in written:
+        log(f"wrote {path}")
+    return written
