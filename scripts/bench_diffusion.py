@@ -105,7 +105,8 @@ def main(argv=None):
                 elif out is None:
                     note, err = f"FAILED: {failure}", "failed"
                 else:
-                    note, err = "full run", f"{float(np.abs(X - out)[mask].mean()):.3f}"
+                    mae = float(np.abs(X - out)[mask].mean())
+                    note, err = "full run", f"{mae:.3f}"
                 print(f"| {name} | {X.shape[0]}x{X.shape[1]} | {method} | {preset} | {tr:.0f} ({tr_cpu:.0f}) | "
                       f"{sa:.0f} ({sa_cpu:.0f}) | {err} | {mean_mae:.3f} | {note} |", flush=True)
                 if args.out:
@@ -114,7 +115,7 @@ def main(argv=None):
                         seed=args.seed, method=method, preset=preset, threads=params.get("num_threads"),
                         overrides=extra, extrapolated=partial, timed_epochs=params["epochs"],
                         timed_steps=params["n_steps"], train_s=tr, train_cpu_s=tr_cpu, sample_s=sa,
-                        sample_cpu_s=sa_cpu, mae=None if partial or out is None else float(np.abs(X - out)[mask].mean()),
+                        sample_cpu_s=sa_cpu, mae=None if partial or out is None else mae,
                         failure=None if partial or out is not None else failure, mean_fill_mae=mean_mae,
                         loadavg=os.getloadavg()[0], host=host_description(),
                         at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))

@@ -198,8 +198,9 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from authors_ref import missing_reason
 
-        if missing_reason():
-            ap.error(f"--time-authors: {missing_reason()}")
+        missing = missing_reason()
+        if missing:
+            ap.error(f"--time-authors: {missing}")
     if args.threads:
         torch.set_num_threads(args.threads)
 

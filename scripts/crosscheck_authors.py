@@ -39,11 +39,6 @@ def summary(values) -> str:
     return f"{v.mean():.4f} +/- {v.std(ddof=1) if v.size > 1 else float('nan'):.4f} (n={v.size})"
 
 
-def welch(ours, theirs) -> str:
-    res = crosscheck.welch(ours, theirs)
-    return "n/a" if res is None else f"t = {res[0]:+.2f}, p = {res[1]:.3f}"
-
-
 def parse_extra(items) -> dict:
     out = {}
     for item in items or []:
@@ -112,8 +107,8 @@ def main(argv=None) -> int:
               f"WASS {summary([r['wass'] for r in runs[side]])}")
     if len(sides) == 2:
         a, b = (runs[sides[0]], runs[sides[1]])
-        print(f"  Welch ({sides[0]} vs {sides[1]}): MAE {welch([r['mae'] for r in a], [r['mae'] for r in b])}; "
-              f"WASS {welch([r['wass'] for r in a], [r['wass'] for r in b])}")
+        test = {m: crosscheck.welch_text([r[m] for r in a], [r[m] for r in b]) for m in ("mae", "wass")}
+        print(f"  Welch ({sides[0]} vs {sides[1]}): MAE {test['mae']}; WASS {test['wass']}")
     if args.json:
         Path(args.json).write_text(json.dumps({"dataset": args.dataset, "mechanism": args.mechanism,
                                                "cell_seed": args.seed, "extra": extra, "runs": runs}, indent=1))

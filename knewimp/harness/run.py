@@ -179,11 +179,11 @@ def prepare(argv: list[str], now: dt.datetime | None = None) -> tuple[list[str],
     results_dir = str(cfg.results_dir)
     check_results_dir(results_dir)
     good, damaged = records.scan(results_dir)
+    ids = [cell_id(**identity) for _, identity in plan]
     settled = {r["cell_id"] for r in good if records.settled(r, cfg)}
-    todo = [values for values, identity in plan if cell_id(**identity) not in settled]
+    todo = [values for (values, _), cid in zip(plan, ids) if cid not in settled]
     note = f"; {len(damaged)} damaged record files (knewimp-status lists them)" if damaged else ""
-    ids = {cell_id(**identity) for _, identity in plan}
-    kept = sum(1 for r in good if r["status"] == "failed" and r["cell_id"] in settled & ids)
+    kept = len({r["cell_id"] for r in good if r["status"] == "failed"} & settled & set(ids))
     if not todo:
         failed = f" or a failed one kept ({kept}; retry_failed=true re-runs those)" if kept else ""
         return argv, (f"sweep: {len(plan)} cells, every one with an ok record{failed} under {results_dir}/runs: "

@@ -48,7 +48,8 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     failures = []
     ran_on: dict[tuple, Counter] = defaultdict(Counter)  # (device kind, torch) -> ok cells per method
     cell_seconds: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))  # (method, preset) -> dataset -> s
-    retry_failed = experiment_config(experiment).get("retry_failed", True)
+    config = experiment_config(experiment)
+    retry_failed = config.get("retry_failed", True)
     for cell in expected_cells(experiment):
         cid = cell_id(**cell)
         rec = have.get(cid)
@@ -64,7 +65,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
             seconds[method] += rec.get("fit_seconds") or 0.0
         if state == "failed":
             failures.append(f"- `{cid}`: {rec['error']}")
-        if state == "missing" or (state == "failed" and retry_failed):
+        if not records.settled(rec, config):
             est = model.estimate(method, cell["preset"], cell["dataset"])
             if est is None:
                 guessed[method].add("unknown")

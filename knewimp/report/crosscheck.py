@@ -30,6 +30,12 @@ def welch(ours, theirs) -> tuple[float, float] | None:
     return float(res.statistic), float(res.pvalue)
 
 
+def welch_text(ours, theirs) -> str:
+    """``t = +1.23, p = 0.456``, or ``n/a`` with fewer than two runs on a side."""
+    res = welch(ours, theirs)
+    return "n/a" if res is None else f"t = {res[0]:+.2f}, p = {res[1]:.3f}"
+
+
 def _runs(data: dict, metric: str) -> tuple[list[float], list[float]]:
     return [r[metric] for r in data["runs"]["ours"]], [r[metric] for r in data["runs"]["theirs"]]
 
@@ -44,17 +50,13 @@ def table(datas: list[dict]) -> str:
     def ms(v, digits):
         return f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f}" if len(v) > 1 else f"{np.mean(v):.{digits}f}"
 
-    def test(o, t):
-        res = welch(o, t)
-        return "n/a" if res is None else f"t = {res[0]:+.2f}, p = {res[1]:.3f}"
-
     lines = ["| dataset | mechanism | cell seed | k (ours / theirs) | MAE ours | MAE theirs | Welch MAE | "
              "WASS ours | WASS theirs | Welch WASS |", "|" + "---|" * 10]
     for d in datas:
         (om, tm), (ow, tw) = _runs(d, "mae"), _runs(d, "wass")
         extra = f" ({d['extra']})" if d.get("extra") else ""
         lines.append(f"| {d['dataset']} | {d['mechanism']}{extra} | {d['cell_seed']} | {len(om)} / {len(tm)} | "
-                     f"{ms(om, 4)} | {ms(tm, 4)} | {test(om, tm)} | {ms(ow, 3)} | {ms(tw, 3)} | {test(ow, tw)} |")
+                     f"{ms(om, 4)} | {ms(tm, 4)} | {welch_text(om, tm)} | {ms(ow, 3)} | {ms(tw, 3)} | {welch_text(ow, tw)} |")
     return "\n".join(lines) + "\n"
 
 
