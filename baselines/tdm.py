@@ -2,7 +2,7 @@
 
 The missing entries Z are free parameters. Two random batches of rows, each drawn without
 replacement, should look like samples from the same distribution once mapped through an
-invertible network f (a RealNVP, :mod:`baselines.realnvp`). Each iteration minimises the exact
+invertible network f (a RealNVP, :mod:`knewimp.baselines.realnvp`). Each iteration minimises the exact
 optimal-transport cost between the mapped batches, with uniform weights,
 
     L(Z, f) = min_{P in U(1/B, 1/B)} sum_ij P_ij C(f(x_i), f(x'_j)),
@@ -107,7 +107,7 @@ class TDMImputer(BaseImputer):
                               "(or knewimp[bench])") from None
         import torch
 
-        from baselines.realnvp import RealNVP
+        from knewimp.baselines.realnvp import RealNVP
 
         n, d = X.shape
         if d < 2:

@@ -4,6 +4,7 @@ Only names and orders live here (no behaviour), so every layer may import this m
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 #: Dataset keys, in the order the tables list them (specs: :mod:`knewimp.protocol.datasets`).
@@ -27,5 +28,16 @@ METHOD_ORDER = ("knewimp", "csdi_t", "missdiff", "tdm", "gain", "miwae", "remask
 PAPER_METHODS = ("knewimp", "csdi_t", "missdiff", "tdm", "gain", "miwae", "remasker", "miracle", "sinkhorn")
 #: Presets that exist to test the code; their records never enter a results table.
 TEST_PRESETS = ("quick",)
-#: Hydra's config directory, shipped inside the package.
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def _config_dir() -> Path:
+    # The repository's top-level configs/ is installed as the package knewimp.configs (an editable
+    # install maps it to the checkout's folder): ask the import system where it is.
+    spec = importlib.util.find_spec("knewimp.configs")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("knewimp.configs is not importable: install the package (pip install -e .)")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+#: Hydra's config directory (the repository's configs/, shipped as the package knewimp.configs).
+CONFIG_DIR = _config_dir()

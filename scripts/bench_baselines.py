@@ -1,6 +1,6 @@
 """Seconds per cell and MAE (vs column-mean imputation) of the baselines, per preset.
 
-Each (method, preset) is built exactly as the harness builds it (``knewimp/configs/method``), run
+Each (method, preset) is built exactly as the harness builds it (``configs/method``), run
 once on one cell (dataset x mechanism at 30% x seed), and timed around ``fit_transform`` (wall
 seconds, and the process's CPU seconds, which contention on a shared machine inflates far less).
 A preset a method does not have is reported as such.
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from baselines.mean import MeanImputer
+    from knewimp.baselines.mean import MeanImputer
     from knewimp.harness.methods import build_imputer
     from knewimp.harness.records import write_json_atomic
     from knewimp.protocol.metrics import mae

@@ -68,10 +68,10 @@ BAD_INPUTS = [
 LIBRARY_BAD = [
     ("knewimp.imputer", "KnewImputer", dict(bandwidth=-1.0), "bandwidth"),
     ("knewimp.imputer", "KnewImputer", dict(integrator="rk4"), "integrator"),
-    ("baselines.sinkhorn", "SinkhornImputer", dict(n_iter=0), "n_iter"),
-    ("baselines.tdm", "TDMImputer", dict(depth=0), "depth"),
-    ("baselines.gain", "GAINImputer", dict(hint_rate=2.0), "hint_rate"),
-    ("baselines.mice", "MICEImputer", dict(max_iter=0), "max_iter"),
+    ("knewimp.baselines.sinkhorn", "SinkhornImputer", dict(n_iter=0), "n_iter"),
+    ("knewimp.baselines.tdm", "TDMImputer", dict(depth=0), "depth"),
+    ("knewimp.baselines.gain", "GAINImputer", dict(hint_rate=2.0), "hint_rate"),
+    ("knewimp.baselines.mice", "MICEImputer", dict(max_iter=0), "max_iter"),
 ]
 
 BLOWUPS = [

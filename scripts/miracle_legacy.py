@@ -40,7 +40,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from baselines.mean import MeanImputer
+    from knewimp.baselines.mean import MeanImputer
     from knewimp.base import ImputationError
     from knewimp.harness.methods import build_imputer
     from knewimp.harness.records import write_json_atomic

@@ -22,9 +22,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CLASSES = {
-    "mean": "baselines.mean.MeanImputer", "mice": "baselines.mice.MICEImputer",
-    "gain": "baselines.gain.GAINImputer", "tdm": "baselines.tdm.TDMImputer",
-    "sinkhorn": "baselines.sinkhorn.SinkhornImputer", "knewimp": "knewimp.imputer.KnewImputer",
+    "mean": "knewimp.baselines.mean.MeanImputer", "mice": "knewimp.baselines.mice.MICEImputer",
+    "gain": "knewimp.baselines.gain.GAINImputer", "tdm": "knewimp.baselines.tdm.TDMImputer",
+    "sinkhorn": "knewimp.baselines.sinkhorn.SinkhornImputer", "knewimp": "knewimp.imputer.KnewImputer",
 }
 
 

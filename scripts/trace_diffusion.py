@@ -21,10 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_diffusion import data, preset_params  # noqa: E402
 
-from baselines.diffusion.core import standardise, torch_threads  # noqa: E402
-from baselines.diffusion.sample import ancestral_sample, default_chunk  # noqa: E402
-from baselines.diffusion.schedule import make_schedule  # noqa: E402
-from baselines.diffusion.train import train  # noqa: E402
+from knewimp.baselines.diffusion.core import standardise, torch_threads  # noqa: E402
+from knewimp.baselines.diffusion.sample import ancestral_sample, default_chunk  # noqa: E402
+from knewimp.baselines.diffusion.schedule import make_schedule  # noqa: E402
+from knewimp.baselines.diffusion.train import train  # noqa: E402
 
 
 def main(argv=None) -> int:

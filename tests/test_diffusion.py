@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.diffusion import CSDITImputer, MissDiffImputer
-from baselines.diffusion.csdi_t import choose_targets, csdi_t_loss
-from baselines.diffusion.missdiff import missdiff_loss
-from baselines.diffusion.network import DiffusionNet, encoder_layer_eval, encoder_layer_train
-from baselines.diffusion.schedule import make_schedule
-from baselines.diffusion.train import masked_eps_loss, milestone_epochs
+from knewimp.baselines.diffusion import CSDITImputer, MissDiffImputer
+from knewimp.baselines.diffusion.csdi_t import choose_targets, csdi_t_loss
+from knewimp.baselines.diffusion.missdiff import missdiff_loss
+from knewimp.baselines.diffusion.network import DiffusionNet, encoder_layer_eval, encoder_layer_train
+from knewimp.baselines.diffusion.schedule import make_schedule
+from knewimp.baselines.diffusion.train import masked_eps_loss, milestone_epochs
 from conftest import low_rank_matrix, mae, mcar
 from knewimp.harness.methods import preset_params
 
@@ -156,7 +156,7 @@ def test_diverged_reverse_chain_is_an_error_not_a_number():
 
 
 def test_divergence_check_limit():
-    from baselines.diffusion.core import check_not_diverged
+    from knewimp.baselines.diffusion.core import check_not_diverged
     from knewimp.base import ImputationError
 
     check_not_diverged(np.array([39.0, -2.0]), 4.0, "x")  # within 10 x 4

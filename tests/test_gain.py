@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from conftest import mae, mean_fill
 
-from baselines.gain import GAINImputer
+from knewimp.baselines.gain import GAINImputer
 
-QUICK = dict(n_iter=600, lr=3e-3)  # knewimp/configs/method/gain/quick.yaml
+QUICK = dict(n_iter=600, lr=3e-3)  # configs/method/gain/quick.yaml
 
 
 

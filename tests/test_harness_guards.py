@@ -188,7 +188,7 @@ def test_a_finite_blow_up_is_an_imputation_error_with_its_scale():
 
 
 def test_a_blow_up_is_recorded_failed_with_its_reason(tmp_path, monkeypatch):
-    from baselines.mean import MeanImputer
+    from knewimp.baselines.mean import MeanImputer
 
     monkeypatch.setattr(MeanImputer, "_impute", lambda self, X, mask: np.where(mask, 1e6, X))
     rec = run_cell(_compose(["dataset=bt", "method=mean/published", f"results_dir={tmp_path}"]))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import mae, mean_fill
 
-from baselines.mice import MICEImputer
+from knewimp.baselines.mice import MICEImputer
 
 
 

@@ -4,7 +4,7 @@ import torch
 from conftest import mae, mean_fill
 from knewimp.harness.methods import preset_params
 
-from baselines.miracle import MIRACLEImputer, _MIRACLENet
+from knewimp.baselines.miracle import MIRACLEImputer, _MIRACLENet
 
 QUICK = preset_params("miracle/quick")[1]
 

@@ -4,7 +4,7 @@ import torch
 from conftest import mae, mean_fill
 from knewimp.harness.methods import preset_params
 
-from baselines.miwae import MIWAEImputer, _MIWAE
+from knewimp.baselines.miwae import MIWAEImputer, _MIWAE
 
 QUICK = preset_params("miwae/quick")[1]
 

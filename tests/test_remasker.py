@@ -4,7 +4,7 @@ import torch
 from conftest import mae, mean_fill
 from knewimp.harness.methods import preset_params
 
-from baselines.remasker import ReMaskerImputer, _build
+from knewimp.baselines.remasker import ReMaskerImputer, _build
 
 QUICK = preset_params("remasker/quick")[1]
 

@@ -57,7 +57,7 @@ def test_one_cell_writes_one_complete_record(tmp_path):
 def test_failed_cell_is_recorded_with_its_reason_then_retried(tmp_path, monkeypatch):
     # A method that fails at fit time is a result, not a crash (a bad argument is a UserError
     # before any compute: tests/test_harness_guards.py).
-    from baselines.mice import MICEImputer
+    from knewimp.baselines.mice import MICEImputer
 
     def boom(self, X, mask):
         raise RuntimeError("boom at fit")

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import mae, mean_fill
 
-from baselines.sinkhorn import SinkhornImputer, pick_blur, sinkhorn_divergence
+from knewimp.baselines.sinkhorn import SinkhornImputer, pick_blur, sinkhorn_divergence
 
 QUICK = dict(n_iter=100, batch_size=64, lr=3e-2)  # configs/method_preset/sinkhorn/quick.yaml
 

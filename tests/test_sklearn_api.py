@@ -18,15 +18,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from baselines.diffusion import CSDITImputer, MissDiffImputer
-from baselines.gain import GAINImputer
-from baselines.miracle import MIRACLEImputer
-from baselines.miwae import MIWAEImputer
-from baselines.remasker import ReMaskerImputer
-from baselines.mean import MeanImputer
-from baselines.mice import MICEImputer
-from baselines.sinkhorn import SinkhornImputer
-from baselines.tdm import TDMImputer
+from knewimp.baselines.diffusion import CSDITImputer, MissDiffImputer
+from knewimp.baselines.gain import GAINImputer
+from knewimp.baselines.miracle import MIRACLEImputer
+from knewimp.baselines.miwae import MIWAEImputer
+from knewimp.baselines.remasker import ReMaskerImputer
+from knewimp.baselines.mean import MeanImputer
+from knewimp.baselines.mice import MICEImputer
+from knewimp.baselines.sinkhorn import SinkhornImputer
+from knewimp.baselines.tdm import TDMImputer
 from conftest import low_rank_matrix, mcar
 from knewimp.base import BaseImputer
 from knewimp.imputer import KnewImputer

@@ -3,8 +3,8 @@ import pytest
 import torch
 from conftest import mae, mean_fill
 
-from baselines.tdm import TDMImputer
-from baselines.realnvp import RealNVP
+from knewimp.baselines.tdm import TDMImputer
+from knewimp.baselines.realnvp import RealNVP
 
 QUICK = dict(n_iter=150, depth=1, width=16)  # configs/method_preset/tdm/quick.yaml
 

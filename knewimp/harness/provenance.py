@@ -8,9 +8,26 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-#: Source folders whose code decides a result (the method and the baselines).
-CODE_DIRS = ("knewimp", "baselines")
+#: Packages whose code decides a result (the method and the baselines; in the repository the
+#: baselines live in the top-level baselines/ folder, installed as knewimp.baselines).
+CODE_PACKAGES = ("knewimp", "knewimp.baselines")
+
+
+def code_files() -> list[tuple[str, Path]]:
+    """``(name, path)`` of every Python source of :data:`CODE_PACKAGES`, each file once, named
+    relative to its package's folder (the same names in a checkout and in an installed wheel)."""
+    import importlib.util
+
+    seen, out = set(), []
+    for package in CODE_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        for folder in map(Path, spec.submodule_search_locations or ()):
+            for path in sorted(folder.rglob("*.py")):
+                real = path.resolve()
+                if real not in seen:
+                    seen.add(real)
+                    out.append((f"{package}/{path.relative_to(folder).as_posix()}", real))
+    return sorted(out)
 PACKAGES = ("knewimp", "torch", "numpy", "scipy", "scikit-learn", "POT", "hydra-core", "pandas")
 
 
@@ -40,9 +57,8 @@ def host_description() -> dict:
 def code_fingerprint() -> str:
     """SHA-256 (12 hex digits) of the Python sources of the package and the baselines."""
     h = hashlib.sha256()
-    for folder in CODE_DIRS:
-        for path in sorted((PACKAGE_ROOT / folder).rglob("*.py")):
-            h.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    for name, path in code_files():
+        h.update(name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]
 
 

@@ -41,7 +41,7 @@ from knewimp.vocab import CONFIG_DIR
 CHOICE_GROUPS = ("method", "dataset", "mechanism", "experiment", "logger")
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="config")
+@hydra.main(version_base="1.3", config_path="pkg://knewimp.configs", config_name="config")
 def _main(cfg: DictConfig) -> float | None:
     watch_parent()
     try:
