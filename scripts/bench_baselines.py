@@ -13,7 +13,7 @@ A preset a method does not have is reported as such.
 
 ``--out`` keeps the measurements as JSON (rewritten atomically after each one; a re-run skips
 the measurements the file already holds, ``--force`` repeats them); ``make tables`` renders each
-``results/bench/*.json`` as ``results/tables/bench_<name>.md`` (:mod:`knewimp.report.bench`).
+``results/bench/*.json`` as ``results/tables/bench_<name>.md`` (:mod:`knewimp.report.experiments.bench`).
 ``--set key=value`` overrides a constructor argument for every method run (a shorter schedule
 gives a per-iteration cost to extrapolate from). ``--threads`` (default 1) sets torch's
 intra-op threads and the BLAS threads: these loops work on small matrices, where a second

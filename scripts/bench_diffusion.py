@@ -14,7 +14,7 @@ its own).
 ``--out results/bench/diffusion.json`` keeps each run (one entry per dataset, mechanism, rate, seed,
 method, preset, threads, extra overrides and extrapolation; a re-run replaces its entry), written
 atomically with the machine and its load average; ``make tables`` renders the file as
-``results/tables/bench_diffusion.md`` (:mod:`knewimp.report.bench`).
+``results/tables/bench_diffusion.md`` (:mod:`knewimp.report.experiments.bench`).
 """
 from __future__ import annotations
 

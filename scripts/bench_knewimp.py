@@ -39,7 +39,7 @@ with ``--floor``, the largest speed-up over it that the floor allows.
 
 ``--out results/bench/knewimp_speed.json`` keeps each run's figures (one entry per mode, data,
 dtype, threads and settings; a re-run replaces its entry), written atomically; ``make tables``
-renders them as ``results/tables/bench_knewimp_speed.md`` (:mod:`knewimp.report.bench`).
+renders them as ``results/tables/bench_knewimp_speed.md`` (:mod:`knewimp.report.experiments.bench`).
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ a re-run skips the measurements it already holds (``--force`` repeats them).
 
     PYTHONPATH=. nice -n 10 python scripts/bench_runtime.py [--out results/runtime/runtime.json]
     python scripts/bench_runtime.py --devices cuda --out results/runtime/runtime_cuda.json
-    python -m knewimp.report.runtime        # figure and table from the JSON
+    python -m knewimp.report.experiments.runtime        # figure and table from the JSON
 """
 from __future__ import annotations
 

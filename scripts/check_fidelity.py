@@ -11,7 +11,7 @@ the nine cases are comparable: a single case depends on the imputer's own random
     .venv/bin/python scripts/check_fidelity.py --extra-seeds 2 --out results/bench/fidelity_bt.json
 
 ``--out`` keeps the per-case results as JSON (written atomically), from which ``make tables``
-renders ``results/tables/fidelity_<name>.md`` (:mod:`knewimp.report.bench`) for the docs.
+renders ``results/tables/fidelity_<name>.md`` (:mod:`knewimp.report.experiments.bench`) for the docs.
 """
 from __future__ import annotations
 

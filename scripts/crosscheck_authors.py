@@ -31,7 +31,7 @@ import authors_ref  # noqa: E402
 from knewimp.protocol.cell_input import make_cell_input  # noqa: E402
 from knewimp.imputer import KnewImputer  # noqa: E402
 from knewimp.protocol.metrics import mae, wass  # noqa: E402
-from knewimp.report import crosscheck  # noqa: E402
+from knewimp.report.experiments import crosscheck  # noqa: E402
 
 
 def summary(values) -> str:

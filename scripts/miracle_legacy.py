@@ -7,7 +7,7 @@ with the legacy loop and with the fixed one (every row every epoch) on the harne
 (30% missing, seeds 0..S-1), next to column-mean imputation on the same cells, and keeps every
 run in a JSON file (rewritten atomically after each cell; a re-run skips the runs it holds).
 ``make tables`` renders it with the paper's printed values beside it as
-``results/tables/miracle_legacy.md`` (:mod:`knewimp.report.bench`). A completion beyond the
+``results/tables/miracle_legacy.md`` (:mod:`knewimp.report.experiments.bench`). A completion beyond the
 library's divergence guard (:func:`knewimp.base.check_in_range`), which the harness would record as
 failed, is scored unguarded, as the original code scored it, and marked with the guard's message.
 

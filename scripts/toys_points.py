@@ -3,7 +3,7 @@
 For each toy (knewimp/protocol/toys.py) and one cell (mechanism, 30%, seed; default MCAR, seed 0)
 this runs each method preset exactly as the harness does (same standardised matrix, same mask,
 ``random_state`` = seed, one thread, CPU) and stores the complete standardised matrix, the mask and
-each method's imputed matrix in one compressed ``.npz``; ``python -m knewimp.report.toys`` draws
+each method's imputed matrix in one compressed ``.npz``; ``python -m knewimp.report.experiments.toys`` draws
 the figure from it. The records of the same cells (``experiment=toys``) hold the metrics; the
 script prints its own MAE per method so the two can be compared.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from knewimp.report import bench
+from knewimp.report.experiments import bench
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 

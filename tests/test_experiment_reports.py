@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from knewimp.harness.records import write_record
-from knewimp.report import dirichlet, runtime, toys
+from knewimp.report.experiments import dirichlet, runtime, toys
 
 
 def _record(toy, mech, method, preset, seed, mae, wass, status="ok"):

@@ -1,4 +1,5 @@
-"""knewimp.report.experiments on tiny synthetic records: the numbers land where they should."""
+"""The experiment modules of knewimp.report.experiments on tiny synthetic records: the numbers land where
+they should, and every module follows the package's contract."""
 import json
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from knewimp.harness.records import write_record
 from knewimp.imputer import KnewImputer
 from knewimp.report import experiments
+from knewimp.report.experiments import convergence, kernels, ner_joint, sensitivity_paper
 
 PAPER_PARAMS = {k: (list(v) if isinstance(v, tuple) else v) for k, v in KnewImputer().get_params().items()
                 if k not in ("random_state", "device", *KnewImputer.config_optional)}
@@ -54,10 +56,18 @@ def results(tmp_path):
     return root, tmp_path / "paper.json"
 
 
-def test_every_part_is_written_with_ours_and_the_papers_numbers(results, tmp_path):
+KNEWIMP_OWN = (ner_joint, kernels, sensitivity_paper, convergence)
+
+
+def write_own(root, out):
+    return [p for module in KNEWIMP_OWN for p in module.report(root, out, log=lambda *a: None)]
+
+
+def test_every_part_is_written_with_ours_and_the_papers_numbers(results, tmp_path, monkeypatch):
     root, paper = results
+    monkeypatch.setenv("KNEWIMP_PAPER_TABLES", str(paper))
     out = tmp_path / "out"
-    written = {p.name for p in experiments.write_experiments(root, out, paper, log=lambda *a: None)}
+    written = {p.name for p in write_own(root, out)}
     assert {"experiments_ablation_ner_joint.md", "experiments_kernels.md", "experiments_sensitivity.md",
             "experiments_sensitivity.png", "experiments_convergence.md", "experiments_convergence_mar.png",
             "experiments_dsm_loss.png"} <= written
@@ -96,12 +106,21 @@ def test_every_part_is_written_with_ours_and_the_papers_numbers(results, tmp_pat
 
 
 def test_nothing_is_written_without_records(tmp_path):
-    assert experiments.write_experiments(tmp_path / "none", tmp_path / "out", tmp_path / "missing.json",
-                                         log=lambda *a: None) == []
+    assert write_own(tmp_path / "none", tmp_path / "out") == []
+
+
+def test_every_experiment_module_keeps_the_contract():
+    names = {m.__name__.rsplit(".", 1)[1] for m in experiments.modules()}
+    assert {"ner_joint", "kernels", "sensitivity_paper", "convergence", "toys", "runtime", "bench"} <= names
+    assert "common" not in names
+    for module in experiments.modules():
+        for experiment, status_file, folder in getattr(module, "GRIDS", ()):
+            assert status_file.startswith("grid_status_") and status_file.endswith(".md"), module.__name__
+            assert experiment and "/" not in folder, module.__name__
 
 
 def test_settle_step():
     steps = np.arange(0, 100, 10)
     curve = np.array([5, 4, 3, 2, 1.5, 1.01, 1.0, 1.005, 1.0, 1.0])
-    assert experiments.settle_step(steps, curve, tol=0.02) == 50
-    assert experiments.settle_step(steps, np.ones(10)) == 0
+    assert convergence.settle_step(steps, curve, tol=0.02) == 50
+    assert convergence.settle_step(steps, np.ones(10)) == 0

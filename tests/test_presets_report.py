@@ -1,5 +1,5 @@
 """KnewImp's two presets side by side, on the cells both hold."""
-from knewimp.report.presets import preset_table
+from knewimp.report.experiments.presets import preset_table
 
 
 def _rec(preset, seed, mae, seconds, device="cpu", dataset="bt", status="ok"):
@@ -23,7 +23,7 @@ def test_no_shared_cell_is_said_plainly():
 
 
 def test_crosscheck_verdict_counts_tests_before_and_after_holm():
-    from knewimp.report.crosscheck import table, verdict
+    from knewimp.report.experiments.crosscheck import table, verdict
 
     def cell(dataset, ours, theirs):
         runs = {side: [dict(mae=m, wass=2 * m) for m in values] for side, values in (("ours", ours), ("theirs", theirs))}
@@ -38,7 +38,7 @@ def test_crosscheck_verdict_counts_tests_before_and_after_holm():
 
 
 def test_a_saved_lockstep_output_becomes_a_block_without_the_shells_timing(tmp_path):
-    from knewimp.report.crosscheck import build
+    from knewimp.report.experiments.crosscheck import build
 
     (tmp_path / "lockstep_bt_mar_full.txt").write_text(
         "outer 1: DSM loss max rel diff 1e-16\n  step    1: |dX| 0\n\nreal\t0m1.0s\nuser\t0m1.0s\nsys\t0m0.1s\n")

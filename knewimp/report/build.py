@@ -3,21 +3,13 @@
 1. the result tables, claims, ranks, headline and figures of ``<results-dir>/runs``, joined by
    each complete column of ``<results-dir>/new_baselines/runs`` (:mod:`knewimp.report.tables`);
 2. every number the paper prints next to ours (:mod:`knewimp.report.paper`), and its headline;
-3. the ablation and sensitivity tables and figures of ``results/ablation/runs``
-   (:mod:`knewimp.report.ablation`);
-4. the tables and figures of KnewImp's own experiments (NER x Joint ablation, kernels, the
-   sensitivity at the paper's grid, convergence; :mod:`knewimp.report.experiments`), each
-   where its records exist;
-5. the toys table and figure of ``results/toys`` (:mod:`knewimp.report.toys`), the runtime table
-   and figure of ``results/runtime/*.json`` (:mod:`knewimp.report.runtime`), the one-cell
-   benchmarks of ``results/bench`` (:mod:`knewimp.report.bench`), each skipped when its input is
-   absent, KnewImp's ``paper`` against ``paper_text`` on their shared cells
-   (:mod:`knewimp.report.presets`), the cross-check against the authors' code
-   (:mod:`knewimp.report.crosscheck`), and the Dirichlet illustration (:mod:`knewimp.report.dirichlet`,
-   computed, no input);
-6. the grid status of each grid experiment (reproduce, faithful, new_baselines) (:mod:`knewimp.harness.status`);
-7. the README and the documents of ``DOCUMENTS``, whose marked blocks are copied from the tables
-   (:mod:`knewimp.report.readme`).
+3. the report of every experiment module in :mod:`knewimp.report.experiments` (ablations,
+   kernels, sensitivity, convergence, toys, runtime, benchmarks, cross-checks, ...), each where
+   its records exist;
+4. the grid status of the main grids (reproduce, faithful, new_baselines) and of each experiment
+   module's ``GRIDS`` (:mod:`knewimp.harness.status`);
+5. the README and the documents of ``DOCUMENTS`` (and the experiment modules' ``DOCUMENTS``),
+   whose marked blocks are copied from the tables (:mod:`knewimp.report.readme`).
 
     python -m knewimp.report.build [--results-dir results] [--out DIR]
 
@@ -34,18 +26,14 @@ from pathlib import Path
 
 from knewimp.harness.status import grid_status
 from knewimp.harness.records import load_records
-from knewimp.report import ablation, bench, crosscheck, dirichlet, experiments, paper, presets, readme, runtime, toys
+from knewimp.report import experiments, paper, readme
 from knewimp.report.selection import MaskMismatch
 from knewimp.report.tables import write_tables
 
-#: (experiment, status file, folder under the results folder holding its records) of each grid.
+#: (experiment, status file, folder under the results folder holding its records) of the main grids;
+#: each experiment module adds its own (``GRIDS``).
 GRID_EXPERIMENTS = (("reproduce", "grid_status.md", ""), ("faithful", "grid_status_faithful.md", ""),
-                    ("new_baselines", "grid_status_new_baselines.md", "new_baselines"),
-                    ("ablation_ner_joint", "grid_status_ablation_ner_joint.md", "ablation_ner_joint"),
-                    ("kernels", "grid_status_kernels.md", "kernels"),
-                    ("sensitivity_paper", "grid_status_sensitivity_paper.md", "ablation"),
-                    ("convergence", "grid_status_convergence.md", "convergence"),
-                    ("toys", "grid_status_toys.md", "toys"))
+                    ("new_baselines", "grid_status_new_baselines.md", "new_baselines"))
 #: Folders (under the results folder) of grids on the main cells whose complete columns join the
 #: result tables, ranks and claims (a partial column waits; :func:`knewimp.report.tables.complete_columns`).
 JOIN_EXTRA = ("new_baselines",)
@@ -60,8 +48,21 @@ DOCUMENTS = ("README.md", "docs/results.md", "docs/experiments.md", "docs/new_ba
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def grid_experiments() -> list[tuple[str, str, str]]:
+    """(experiment, status file, records folder) of every grid whose status ``make tables`` writes."""
+    return [*GRID_EXPERIMENTS, *(g for module in experiments.modules() for g in getattr(module, "GRIDS", ()))]
+
+
+def documents() -> list[str]:
+    """Documents whose marked blocks ``make tables`` fills: :data:`DOCUMENTS` and the modules' own."""
+    found = list(DOCUMENTS)
+    for module in experiments.modules():
+        found += [d for d in getattr(module, "DOCUMENTS", ()) if d not in found]
+    return found
+
+
 def build(results_dir: str | Path = "results", out: str | Path | None = None, jobs: int = STATUS_JOBS,
-          ablation_dir: str | Path | None = None, log=print) -> Path:
+          log=print) -> Path:
     """Regenerate every file; returns the folder holding tables/ and figures/."""
     results_dir = Path(results_dir)
     out = Path(out) if out is not None else results_dir
@@ -75,20 +76,12 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
             records += load_records(results_dir / extra)
         res = paper.write_report(records, paper_path, tables, figures)
         (tables / "paper_headline.md").write_text("".join(f"- {s}\n" for s in res["sentences"]), encoding="utf-8")
-    ablation_dir = Path(ablation_dir) if ablation_dir is not None else results_dir / "ablation"
-    if (ablation_dir / "runs").is_dir():
-        ablation.main(["--results-dir", str(ablation_dir), "--out", str(out)])
-    experiments.write_experiments(results_dir, out, log=lambda *a: None)
-    toys.build(results_dir / "toys", out, log=log)
-    runtime.build(results_dir / "runtime", out, log=log)
-    bench.build(results_dir / "bench", out, paper_path, log=log)
-    presets.build(results_dir, out, log=log)
-    crosscheck.build(results_dir / "crosscheck" / "authors", out, log=log)
-    dirichlet.build(out, log=log)
-    for experiment, name, folder in GRID_EXPERIMENTS:
+    for module in experiments.modules():
+        module.report(results_dir, out, log=log)
+    for experiment, name, folder in grid_experiments():
         report, _ = grid_status(experiment, results_dir / folder, jobs)
         (tables / name).write_text(report)
-    for doc in DOCUMENTS:
+    for doc in documents():
         source = ROOT / doc
         target = source if out == results_dir and results_dir.resolve() == (ROOT / "results").resolve() else out / doc
         if target != source:

@@ -15,7 +15,7 @@ and writes, for the KnewImp cells of one dataset (default cc):
 Each point is the mean over seeds with a one-standard-deviation band (sample std, ddof = 1), one
 line per missingness mechanism, as in the paper's Figure 8.
 
-    python -m knewimp.report.ablation [--results-dir results/ablation] [--out results] [--dataset cc]
+    python -m knewimp.report.experiments.ablation [--results-dir results/ablation] [--out results] [--dataset cc]
 """
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def write_table(rows: list[dict], path_stem: Path, title: str) -> list[Path]:
         for row in rows:
             writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in fields})
     lines = [f"# {title}", "",
-             "Mean +/- sample std over seeds (ddof = 1; no std with one seed); derived from the run records by `python -m knewimp.report.ablation`.",
+             "Mean +/- sample std over seeds (ddof = 1; no std with one seed); derived from the run records by `python -m knewimp.report.experiments.ablation`.",
              "", "| parameter | value | mechanism | seeds | MAE | WASS |", "|---|---|---|---|---|---|"]
     def cell(row, metric):
         std = row[f"{metric}_std"]
@@ -223,6 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def report(results_dir: Path, out: Path, log=print) -> list[Path]:
+    """The entropy ablation and the sensitivity sweep on cc (``<results>/ablation``), when its records exist."""
+    folder = Path(results_dir) / "ablation"
+    if (folder / "runs").is_dir():
+        main(["--results-dir", str(folder), "--out", str(out)])
+    return []
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ that no first step (gradients (alpha_k - 1) / x_k) jumps across it. They move by
 Each panel states the particles' mean distance to the mode at the end; ``tables/dirichlet.md``
 lists the same numbers.
 
-    python -m knewimp.report.dirichlet [--out results]
+    python -m knewimp.report.experiments.dirichlet [--out results]
 """
 from __future__ import annotations
 
@@ -178,8 +178,8 @@ def figure(results: list[tuple[str, str, np.ndarray]], path: Path) -> Path:
 def table(results: list[tuple[str, str, np.ndarray]], path: Path) -> Path:
     lines = ["# Fig. 1: Dirichlet(2.5, 2.5, 5), 8 particles", "",
              f"Mode {tuple(round(float(v), 3) for v in MODE)}. Mean Euclidean distance of the particles to the mode "
-             "at the start and the end; rules and settings in `knewimp/report/dirichlet.py`, derived by "
-             "`python -m knewimp.report.dirichlet`.", "",
+             "at the start and the end; rules and settings in `knewimp/report/experiments/dirichlet.py`, derived by "
+             "`python -m knewimp.report.experiments.dirichlet`.", "",
              "| rule | settings | start | end |", "|---|---|---|---|"]
     for title, settings, traj in results:
         lines.append(f"| {title} | {settings} | {distance_to_mode(traj[0]):.4f} | {distance_to_mode(traj[-1]):.4f} |")
@@ -202,6 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", default="results", help="writes <out>/figures/dirichlet.png and <out>/tables/dirichlet.md")
     build(ap.parse_args(argv).out)
     return 0
+
+
+def report(results_dir: Path, out: Path, log=print) -> list[Path]:
+    """Fig. 1, computed (no records)."""
+    return build(out, log=log)
 
 
 if __name__ == "__main__":

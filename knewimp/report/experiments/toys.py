@@ -8,14 +8,14 @@ and writes
 
 - ``tables/toys.{md,csv}``: per toy x mechanism, MAE and WASS of every method column as
   mean +/- sample std over seeds (ddof = 1), the paper's printed NewImp value (Table F.1,
-  ``knewimp/report/paper_table_f1.json``) in the first column; the lowest mean of a row in bold;
+  ``knewimp/report/experiments/paper_table_f1.json``) in the first column; the lowest mean of a row in bold;
 - ``figures/toys.png`` when ``<results_dir>/points.npz`` exists (``scripts/toys_points.py``): per
   toy, the true points and each method's imputations of one cell (rows with a missing entry in
   colour, complete rows in grey).
 
 A column is a method, named with its preset where the records hold several presets of it.
 
-    python -m knewimp.report.toys [--results-dir results/toys] [--out results]
+    python -m knewimp.report.experiments.toys [--results-dir results/toys] [--out results]
 """
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def write_tables(columns: list[str], summary: dict, paper: dict, stem: Path) -> 
              "Mean ± sample std over seeds (ddof = 1) of each method at its grid preset, on the same masks; "
              f"seeds per cell: {' or '.join(str(s) for s in seeds)}. `{PAPER_COLUMN}` is the paper's printed Table F.1 "
              "(its seeds and scaling are not stated). Bold: the lowest mean of a row among this project's columns. "
-             "Toys: knewimp/protocol/toys.py; derived from the records by `python -m knewimp.report.toys`.", ""]
+             "Toys: knewimp/protocol/toys.py; derived from the records by `python -m knewimp.report.experiments.toys`.", ""]
     for metric in RANKED_METRICS:
         lines += [f"## {metric.upper()}", "", "| toy | mechanism | " + " | ".join([PAPER_COLUMN, *columns]) + " |",
                   "|---|---|" + "---|" * (len(columns) + 1)]
@@ -199,6 +199,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               "python -m knewimp.harness.run -m experiment=toys")
         return 1
     return 0
+
+
+#: (experiment, status file, records folder under the results folder) of the grid this module reports.
+GRIDS = (("toys", "grid_status_toys.md", "toys"),)
+
+
+def report(results_dir: Path, out: Path, log=print) -> list[Path]:
+    """Table F.1 from ``<results>/toys``."""
+    return build(Path(results_dir) / "toys", out, log=log)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@
   MIRACLE with the original and the fixed mini-batch loop against the MAE the paper prints (runs
   whose completion the library's divergence guard refuses are scored unguarded and counted).
 
-    python -m knewimp.report.bench [--bench results/bench] [--out results]
+    python -m knewimp.report.experiments.bench [--bench results/bench] [--out results]
 """
 from __future__ import annotations
 
@@ -244,12 +244,19 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
 def main(argv: Sequence[str] | None = None) -> int:
     from knewimp.report.paper import resolve_paper_path
 
-    ap = argparse.ArgumentParser(prog="python -m knewimp.report.bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m knewimp.report.experiments.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--bench", default="results/bench")
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
     build(args.bench, args.out, resolve_paper_path())
     return 0
+
+
+def report(results_dir: Path, out: Path, log=print) -> list[Path]:
+    """The one-cell benchmarks of ``<results>/bench``."""
+    from knewimp.report.paper import resolve_paper_path
+
+    return build(Path(results_dir) / "bench", out, resolve_paper_path(), log=log)
 
 
 if __name__ == "__main__":

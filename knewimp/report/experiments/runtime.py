@@ -16,7 +16,7 @@ use wall seconds (its work is not CPU time). Phases of KnewImp: ``cpu_score_fit`
 flow steps) and ``cpu_flow`` (the full run minus that). A measurement marked ``cold_start`` (it paid
 the process's one-off start-up costs) is left out, and counted in the table's header.
 
-    python -m knewimp.report.runtime [--folder results/runtime] [--out results]
+    python -m knewimp.report.experiments.runtime [--folder results/runtime] [--out results]
 """
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def write_table(rows: list[dict], data: dict, stem: Path) -> list[Path]:
              f"Exponent b of t = a x^b fitted on each axis (x = N at D = {data['fixed_d']}, x = D at N = "
              f"{data['fixed_n']}; at least 3 points, else `-`), and the seconds at (N, D) = "
              f"({data['fixed_n']}, {data['fixed_d']}). CPU seconds of one thread on the CPU, wall seconds on a GPU. "
-             "Measured by `scripts/bench_runtime.py`, derived by `python -m knewimp.report.runtime`."
+             "Measured by `scripts/bench_runtime.py`, derived by `python -m knewimp.report.experiments.runtime`."
              + (f" Left out: {cold} measurement{'s' * (cold != 1)} that paid a process's one-off start-up costs "
                 "(`cold_start`)." if cold else ""), "",
              "Machines:", "", *[f"- {machine_line(h)}" for h in data.get("machines", [])], "",
@@ -233,6 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no JSON in {args.folder}; run: python scripts/bench_runtime.py")
         return 1
     return 0
+
+
+def report(results_dir: Path, out: Path, log=print) -> list[Path]:
+    """Fig. F.3 from ``<results>/runtime/*.json``."""
+    return build(Path(results_dir) / "runtime", out, log=log)
 
 
 if __name__ == "__main__":

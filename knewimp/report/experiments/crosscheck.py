@@ -109,3 +109,8 @@ def build(folder: str | Path, out: str | Path, log=print) -> list[Path]:
     for path in written:
         log(f"wrote {path}")
     return written
+
+
+def report(results_dir: Path, out: Path, log=print) -> list[Path]:
+    """The cross-check against the authors' code, ``<results>/crosscheck/authors``."""
+    return build(Path(results_dir) / "crosscheck" / "authors", out, log=log)
