@@ -1,5 +1,8 @@
 # knewimp: every target installs the virtualenv first when it is missing.
 #   make test        the test suite (tiny data, quick presets)
+#   make test-slurm  a one-node Slurm (installs slurm-wlm and munge with apt-get, as root or through sudo)
+#                    runs a sweep through hydra/launcher=submitit_slurm, checked against a local run
+#                    (about 2 min after the install; scripts/slurm_cluster.sh, docs/slurm.md)
 #   make reproduce   the paper's grid (resumable), then tables, figures and the README's numbers;
 #                    RESULTS=/fresh/dir re-runs it from scratch there, and
 #                    python scripts/compare_records.py /fresh/dir results compares the two cell by cell
@@ -46,7 +49,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test reproduce faithful paper_text new_baselines quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
+.PHONY: install test test-slurm reproduce faithful paper_text new_baselines quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -59,6 +62,10 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest -n 2
+
+# -rs prints why it skipped, where Slurm cannot be installed.
+test-slurm: $(STAMP)
+	WANDB_MODE=disabled $(PY) -m pytest -m slurm -rs tests/test_slurm.py
 
 reproduce: $(STAMP)
 	$(RUN) -m experiment=reproduce results_dir=$(RESULTS) $(LAUNCH) $(DEADLINE)
