@@ -62,12 +62,13 @@ alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 node_state() { sinfo -h -N -p "$PARTITION" -o %t 2>/dev/null | head -n1; }
 
 write_config() {
-  local host node
-  host=$(hostname -s)
-  # slurmd -C reports this host as Slurm sees it (CPUs, sockets, cores, threads, RealMemory), so
-  # the node never drains for claiming more than it has.
+  local node host
+  # slurmd -C reports this host as Slurm sees it (its name, CPUs, sockets, cores, threads,
+  # RealMemory), so slurmd finds itself in the config and never drains for claiming more than it has.
   node=$(slurmd -C | head -n1)
   [[ $node == NodeName=* ]] || die "slurmd -C did not describe this host: $node"
+  host=${node%% *}
+  host=${host#NodeName=}
   cat >"$SLURM_CONF" <<EOF
 # Written by scripts/slurm_cluster.sh: a one-node cluster on $host, in $DIR.
 ClusterName=knewimp

@@ -1,6 +1,6 @@
 """A real Slurm: a one-node cluster from Debian's slurm-wlm and munge (scripts/slurm_cluster.sh)
 runs a sweep through hydra/launcher=submitit_slurm, whose records equal a local run's and the
-committed ones. `make test-slurm` runs it (it installs packages and starts daemons, so plain
+committed ones, and resumes it. `make test-slurm` runs it (it installs packages and starts daemons, so plain
 `pytest` deselects the `slurm` marker); it skips only where Slurm cannot be installed (no
 apt-get, or neither root nor passwordless sudo), with that reason."""
 import os
@@ -31,14 +31,13 @@ def cluster(action):
                           env=dict(os.environ, KNEWIMP_SLURM_DIR=str(CLUSTER_DIR), KNEWIMP_SLURM_PARTITION=PARTITION))
 
 
-def sweep(tmp_path, name, *launcher, env=None):
-    folder = tmp_path / name
-    proc = subprocess.run([sys.executable, "-m", "knewimp.harness.run", *SWEEP, f"results_dir={folder}",
-                           f"hydra.sweep.dir={folder}/sweep", *launcher],
+def sweep(results, sweep_dir, *launcher, env=None):
+    proc = subprocess.run([sys.executable, "-m", "knewimp.harness.run", *SWEEP, f"results_dir={results}",
+                           f"hydra.sweep.dir={sweep_dir}", *launcher],
                           cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, WANDB_MODE="disabled", HYDRA_FULL_ERROR="0", **(env or {})))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return {r["cell_id"]: r for r in load_records(folder)}
+    return {r["cell_id"]: r for r in load_records(results)}, proc.stdout + proc.stderr
 
 
 def slurm_jobs(submitit_folder, env):
@@ -52,7 +51,7 @@ def slurm_jobs(submitit_folder, env):
 
 
 def test_a_sweep_through_slurm_equals_a_local_run_and_the_committed_records(tmp_path):
-    local = sweep(tmp_path, "local")
+    local, _ = sweep(tmp_path / "local", tmp_path / "local_sweep")
     assert len(local) == 4 and all(r["status"] == "ok" for r in local.values())
 
     was_running = (CLUSTER_DIR / "slurm.conf").exists()
@@ -64,16 +63,29 @@ def test_a_sweep_through_slurm_equals_a_local_run_and_the_committed_records(tmp_
                PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     daemons = [int(p.read_text()) for p in (CLUSTER_DIR / "slurmctld.pid", CLUSTER_DIR / "slurmd.pid",
                                             CLUSTER_DIR / "munge" / "munged.pid")]
-    submitit = tmp_path / "submitit"
+    results = tmp_path / "slurm"
+
+    def on_slurm(launch):  # the recipe of docs/slurm.md
+        return sweep(results, tmp_path / f"sweep{launch}", "hydra/launcher=submitit_slurm",
+                     f"hydra.launcher.partition={PARTITION}", "hydra.launcher.timeout_min=10",
+                     "hydra.launcher.cpus_per_task=1", f"hydra.launcher.submitit_folder={tmp_path}/submitit{launch}/%j",
+                     env={"SLURM_CONF": env["SLURM_CONF"]})
+
     try:
-        on_slurm = sweep(tmp_path, "slurm", "hydra/launcher=submitit_slurm", f"hydra.launcher.partition={PARTITION}",
-                         "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1",
-                         f"hydra.launcher.submitit_folder={submitit}/%j", env={"SLURM_CONF": env["SLURM_CONF"]})
-        jobs = slurm_jobs(submitit, env)
+        slurm_recs, _ = on_slurm(1)
+        jobs = slurm_jobs(tmp_path / "submitit1", env)
+        # Resuming: the same command submits again only the cell whose record is missing.
+        lost = min(slurm_recs)
+        (results / "runs" / f"{lost}.json").unlink()
+        resumed, log = on_slurm(2)
+        resumed_jobs = slurm_jobs(tmp_path / "submitit2", env)
     finally:
         stopped = None if was_running else cluster("stop")
     # Slurm ran every cell as a job of the array, each to completion.
     assert jobs == [("COMPLETED", "0:0", PARTITION)] * 4
+    assert "4 cells, 3 with ok records, 1 to run; launching 1 jobs" in log
+    assert resumed_jobs == [("COMPLETED", "0:0", PARTITION)]
+    assert {f: resumed[lost][f] for f in SAME} == {f: slurm_recs[lost][f] for f in SAME}
     if stopped is not None:
         assert stopped.returncode == 0, stopped.stderr
         assert not CLUSTER_DIR.exists()
@@ -81,8 +93,8 @@ def test_a_sweep_through_slurm_equals_a_local_run_and_the_committed_records(tmp_
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
 
-    assert sorted(on_slurm) == sorted(local)
-    for cid, rec in on_slurm.items():
+    assert sorted(slurm_recs) == sorted(local)
+    for cid, rec in slurm_recs.items():
         assert {f: rec[f] for f in SAME} == {f: local[cid][f] for f in SAME}, cid
 
     # The committed grid holds these cells: same identity and mask; scores equal up to the last
