@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,13 +42,19 @@ def sweep(results, sweep_dir, *launcher, env=None):
 
 
 def slurm_jobs(submitit_folder, env):
-    """JobState and ExitCode of the cluster's jobs whose output went to submitit_folder (slurmctld
-    keeps finished jobs for MinJobAge, 300 s)."""
-    out = subprocess.run(["scontrol", "show", "job", "--oneliner"], capture_output=True, text=True, check=True,
-                         env=env).stdout
-    jobs = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in out.splitlines()]
-    return [(j["JobState"], j["ExitCode"], j["Partition"]) for j in jobs
-            if j.get("StdOut", "").startswith(str(submitit_folder))]
+    """(JobState, ExitCode, Partition) of the cluster's jobs whose output went to submitit_folder,
+    once they have ended: submitit returns when a job has written its result, a moment before the
+    job itself ends (slurmctld keeps ended jobs for MinJobAge, 300 s)."""
+    for _ in range(120):
+        out = subprocess.run(["scontrol", "show", "job", "--oneliner"], capture_output=True, text=True, check=True,
+                             env=env).stdout
+        jobs = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in out.splitlines()]
+        ours = sorted((j["JobState"], j["ExitCode"], j["Partition"]) for j in jobs
+                      if j.get("StdOut", "").startswith(str(submitit_folder)))
+        if not any(state in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING") for state, _, _ in ours):
+            return ours
+        time.sleep(0.5)
+    return ours
 
 
 def test_a_sweep_through_slurm_equals_a_local_run_and_the_committed_records(tmp_path):
