@@ -51,8 +51,9 @@ install() {
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+  # CI machines may still be running their own apt at boot: wait for its lock, not fail on it.
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
   [[ -n $added ]] && rm -f "$policy" && trap - EXIT
   installed || die "apt-get installed slurm-wlm and munge but slurmctld, slurmd, sbatch or munged is not on PATH"
 }
