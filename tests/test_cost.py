@@ -1,6 +1,7 @@
 """Cost estimates for cells not yet run: measured medians, power-law extrapolation, wall time."""
 import math
 
+import numpy as np
 import pytest
 
 from knewimp.harness.cost import OVERHEAD_SECONDS, CostModel, cell_seconds
@@ -56,3 +57,26 @@ def test_records_from_another_device_kind_are_left_out_unless_none_match():
     assert on == pytest.approx({"cpu": 310.0, "cuda": 38.0})
     assert CostModel(recs).estimate("m", "p", "bt").seconds - OVERHEAD_SECONDS == pytest.approx(40.0)  # mixed
     assert CostModel(recs, "cuda").estimate("cpu_only", "p", "pk").source == "measured"  # falls back
+
+
+def test_a_column_the_records_lack_borrows_the_prior_and_the_rest_fall_back_to_the_method_median():
+    own = [rec("bt", 10.0)]
+    prior = [rec("bt", 99.0), rec("pk", 40.0, preset="q"), rec("bt", 60.0, preset="q"), rec("cc", 7.0, method="x")]
+    model = CostModel(own, prior=prior)
+    assert model.estimate("m", "p", "bt").seconds == pytest.approx(10.0 + OVERHEAD_SECONDS)  # own records win
+    assert model.estimate("m", "q", "pk").seconds == pytest.approx(40.0 + OVERHEAD_SECONDS)  # the prior's column
+    assert model.estimate("m", "new", "bt") is None
+    # no column: the method's per-dataset medians over its presets (10, 40, 60), else everything's
+    assert model.seconds("m", "new", "bt") == pytest.approx(40.0 + OVERHEAD_SECONDS)
+    assert model.fallback("unseen") == pytest.approx(np.median([10.0, 40.0, 60.0, 7.0]) + OVERHEAD_SECONDS)
+    assert CostModel([]).fallback("m") is None
+
+
+def test_a_fresh_folder_is_planned_from_the_committed_records(tmp_path):
+    from knewimp.harness.cost import committed_records, model_for
+
+    committed = committed_records()
+    assert committed, "the checkout's results/ holds records"
+    col = next(r for r in committed if r.get("fit_seconds") and r["method"] == "mean")
+    est = model_for(tmp_path, "cpu").estimate(col["method"], col["preset"], col["dataset"])
+    assert est is not None and est.source == "measured"

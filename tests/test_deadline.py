@@ -68,3 +68,34 @@ def test_a_cell_estimated_to_overrun_is_held_and_writes_nothing(tmp_path, compos
 def test_a_bad_stop_at_is_a_user_error(tmp_path, compose_cell):
     with pytest.raises(UserError, match="stop_at must be"):
         run_cell(compose_cell("dataset=bt", "method=mean/published", f"results_dir={tmp_path}", "stop_at=soon"))
+
+
+def test_a_duration_counts_from_the_launch():
+    launch = dt.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert parse_stop_at("+10m", now=launch) == launch + dt.timedelta(minutes=10)
+    assert parse_stop_at("+1h30m", now=launch) == launch + dt.timedelta(minutes=90)
+    assert parse_stop_at("+45s", now=launch) == launch + dt.timedelta(seconds=45)
+    with pytest.raises(ValueError, match="stop_at must be"):
+        parse_stop_at("+", now=launch)
+
+
+def test_the_launch_window_schedules_the_estimates_on_the_workers():
+    from knewimp.harness.deadline import launch_window
+
+    now = dt.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    stop = now + dt.timedelta(seconds=100)
+    # one worker: 40 + 40 start by 80; the third would start at 80 < 100, the fourth cannot fit at all
+    assert launch_window([40, 40, 30, 500, 10], stop, 1, now) == [True, True, True, False, False]
+    # two workers share the cells; None (no estimate at all) only has to start before the deadline
+    assert launch_window([90, 90, None, 5], stop, 2, now) == [True, True, True, True]
+    assert launch_window([10, 10], now - dt.timedelta(seconds=1), 2, now) == [False, False]
+
+
+def test_a_cell_with_no_estimate_of_its_own_is_weighed_at_its_methods_median(tmp_path, compose_cell):
+    soon = (dt.datetime.now(UTC) + dt.timedelta(hours=1)).isoformat(timespec="seconds")
+    # the method's only column (another preset) takes 5 h: a preset never run is held an hour ahead
+    other = compose_cell("dataset=pk", "method=mice/single", f"results_dir={tmp_path}")
+    _fake_record(tmp_path, other, 5 * 3600.0)
+    out = run_cell(compose_cell("dataset=pk", "method=mice/paper", f"results_dir={tmp_path}",
+                                f"stop_at={soon}"))
+    assert out["status"] == "not_started" and "estimated 18001s" in out["error"]

@@ -177,7 +177,8 @@ def test_held_sweep_then_partial_then_resumed_sweep(tmp_path):
     the same folder skips the ok cells and estimates only the cells it runs."""
     proc = run("-m", "dataset=bt", "mechanism=mcar,mar", "method=mean/published", "stop_at=2000-01-01T00:00",
                *out_args(tmp_path))
-    assert "sweep: 0/2 cells done, 2 held back (not started, no record: stop_at" in proc.stdout + proc.stderr
+    assert "2 to run, none of which the estimates let start before stop_at 2000-01-01T00:00" in proc.stdout
+    assert "nothing launched" in proc.stdout and not (tmp_path / "sweep").exists()
     assert load_records(tmp_path) == []
     run("-m", "dataset=bt", "mechanism=mcar,mar", "method=mean/published", f"results_dir={tmp_path}",
         f"hydra.sweep.dir={tmp_path}/sweep1")

@@ -30,8 +30,8 @@ from omegaconf import DictConfig
 from knewimp.harness import records
 from knewimp.harness.identity import cell_id, cell_identity
 from knewimp.base import resolve_device
-from knewimp.harness.cost import CostModel
-from knewimp.harness.sweep import sweep_cells, sweep_overrides
+from knewimp.harness.cost import model_for
+from knewimp.harness.sweep import PREPARED, sweep_cells, sweep_overrides
 from knewimp.progress import format_seconds
 
 log = logging.getLogger("knewimp.sweep")
@@ -46,7 +46,12 @@ def sweep_size(config: DictConfig) -> int:
 
 def estimate_cells(config: DictConfig, compose_fn=None) -> dict[str, float | None]:
     """{cell id: estimated seconds, or None for a column with no record at all} of the sweep's
-    cells that will run (those whose record is not :func:`~knewimp.harness.records.settled`)."""
+    cells that will run (those whose record is not :func:`~knewimp.harness.records.settled`).
+
+    A launch through ``knewimp-run`` planned them already (:data:`~knewimp.harness.sweep.PREPARED`)."""
+    prepared = PREPARED.pop(str(config.hydra.sweep.dir), None)
+    if prepared is not None:
+        return prepared
     fixed, sweeps = sweep_overrides(config)
     if compose_fn is None:
         # the running Hydra's repository was built before a command-line hydra.searchpath (a
@@ -57,14 +62,13 @@ def estimate_cells(config: DictConfig, compose_fn=None) -> dict[str, float | Non
         def compose_fn(overrides):
             return compose(config_name=config.hydra.job.config_name, overrides=[*overrides, *extra])
     have = {r["cell_id"]: r for r in records.iter_records(config.results_dir)}
-    model = CostModel(list(have.values()), resolve_device(config.get("device")))
+    model = model_for(config.results_dir, resolve_device(config.get("device")))
     plan: dict[str, float | None] = {}
     for cell in sweep_cells(compose_fn, fixed, sweeps):
         cid = cell_id(**cell)
         if records.settled(have.get(cid), config):
             continue
-        est = model.estimate(cell["method"], cell["preset"], cell["dataset"])
-        plan[cid] = None if est is None else est.seconds
+        plan[cid] = model.seconds(cell["method"], cell["preset"], cell["dataset"])
     return plan
 
 
@@ -108,10 +112,6 @@ class SweepProgress(Callback):
             kept = "" if config.get("retry_failed", True) else " or failed ones kept"
             log.info("sweep: %d cells, %d with ok records%s (skipped), %d to run, %s", total, total - len(plan), kept,
                      len(plan), describe_plan(estimates))
-        # the basic sweeper composes every job's config to validate the batch before launching
-        # any: ~0.25 s per cell, i.e. minutes for the 960-cell grid, with no output of its own
-        log.info("sweep: composing and validating the %d cells' configs first (about %s)", total,
-                 format_seconds(0.25 * total))
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         d = self._dir(config)

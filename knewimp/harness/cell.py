@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from knewimp.base import resolve_device
 from knewimp.harness import claims, records
-from knewimp.harness.cost import CostModel
+from knewimp.harness.cost import model_for
 from knewimp.harness.deadline import hold_reason, parse_stop_at
 from knewimp.harness.methods import runtime_arguments
 from knewimp.harness.identity import IDENTITY_FIELDS, cell_id, cell_identity
@@ -177,9 +177,10 @@ def _held_by_deadline(cfg: DictConfig, identity: dict[str, Any]) -> str | None:
     past = hold_reason(stop_at, None)
     if past:  # no estimate needed, so the records are not read
         return past
-    model = CostModel(records.load_records(cfg.results_dir), resolve_device(cfg.device))
-    est = model.estimate(identity["method"], identity["preset"], identity["dataset"])
-    return hold_reason(stop_at, None if est is None else est.seconds)
+    # the folder's records, else the committed ones; a column neither knows counts its method's median
+    seconds = model_for(cfg.results_dir, resolve_device(cfg.device)).seconds(
+        identity["method"], identity["preset"], identity["dataset"])
+    return hold_reason(stop_at, seconds)
 
 
 def _set_threads(threads: int | None) -> None:

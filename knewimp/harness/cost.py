@@ -14,6 +14,12 @@ Records count only where they ran on the same kind of device as the cells being 
 (``device``: a GPU's seconds say little about a CPU's); a column with no record on that kind falls
 back to its records on any device.
 
+A results folder with no record of a column (a fresh one) borrows that column's estimates from
+the records committed with the checkout (:func:`committed_records`, every ``results/**/runs``
+beside ``configs/``): the prior that lets a fresh sweep plan and honour ``stop_at`` from its first
+cell. A cell whose column is in neither has no estimate; :meth:`CostModel.fallback` then gives its
+method's median seconds (over every preset), or the median of all records, for the deadline to weigh.
+
 Only a planning aid: a column's time on a dataset also depends on its preset's per-dataset
 settings and on the machine's load, so extrapolated estimates can be off by several times. Records
 of failed cells count too, since their seconds were spent. Every estimate adds
@@ -23,14 +29,18 @@ loading, amputation).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import lsq_linear
 
+from knewimp.harness import records as records_io
 from knewimp.protocol.datasets import dataset_shape
+from knewimp.vocab import CONFIG_DIR
 
 MAX_EXPONENT = 2.0
 OVERHEAD_SECONDS = 1.0
@@ -60,10 +70,40 @@ class Estimate:
     source: str  # measured | fitted | median
 
 
-class CostModel:
-    """Per-column seconds-per-cell estimates; ``estimate(method, preset, dataset)``."""
+@functools.lru_cache(maxsize=4)
+def _committed(root: str) -> tuple[dict, ...]:
+    folders = sorted({p.parent.parent for p in Path(root).glob("**/runs/*.json")})
+    return tuple(r for folder in folders for r in records_io.load_records(folder))
 
-    def __init__(self, records: list[dict], device: str | None = None):
+
+def committed_records(root: str | Path | None = None) -> list[dict]:
+    """Every record under the checkout's ``results/`` folder (all experiments; none for an install
+    without the repository's results). Read once per process."""
+    root = Path(root) if root is not None else CONFIG_DIR.parent / "results"
+    return list(_committed(str(root.resolve()))) if root.is_dir() else []
+
+
+class CostModel:
+    """Per-column seconds-per-cell estimates; ``estimate(method, preset, dataset)``.
+
+    ``prior``: records consulted for a column (method, preset) that ``records`` lacks entirely
+    (e.g. :func:`committed_records` for a fresh results folder)."""
+
+    def __init__(self, records: list[dict], device: str | None = None, prior: list[dict] | None = None):
+        self.medians = self._medians(records, device)
+        if prior:
+            for col, meds in self._medians(prior, device).items():
+                self.medians.setdefault(col, meds)
+        self._laws = {col: _fit_law(meds) for col, meds in self.medians.items()}
+        by_method: dict[str, list[float]] = defaultdict(list)
+        for (method, _), meds in self.medians.items():
+            by_method[method].extend(meds.values())
+        self._method_median = {m: float(np.median(v)) for m, v in by_method.items()}
+        every = [s for v in by_method.values() for s in v]
+        self._overall = float(np.median(every)) if every else None
+
+    @staticmethod
+    def _medians(records: list[dict], device: str | None) -> dict[tuple, dict[str, float]]:
         seen: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         same: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         kind = None if device is None else device_kind(device)
@@ -76,8 +116,18 @@ class CostModel:
                     same[col][r["dataset"]].append(secs)
         if kind is not None:
             seen = {col: same.get(col) or by_ds for col, by_ds in seen.items()}
-        self.medians = {col: {ds: float(np.median(v)) for ds, v in by_ds.items()} for col, by_ds in seen.items()}
-        self._laws = {col: _fit_law(meds) for col, meds in self.medians.items()}
+        return {col: {ds: float(np.median(v)) for ds, v in by_ds.items()} for col, by_ds in seen.items()}
+
+    def fallback(self, method: str) -> float | None:
+        """Seconds to assume for a cell with no estimate: the median over the method's columns'
+        per-dataset medians (every preset), else over all columns'; None with no record at all."""
+        secs = self._method_median.get(method, self._overall)
+        return None if secs is None else secs + OVERHEAD_SECONDS
+
+    def seconds(self, method: str, preset: str, dataset: str) -> float | None:
+        """:meth:`estimate`'s seconds, or :meth:`fallback`'s where the column has no record."""
+        est = self.estimate(method, preset, dataset)
+        return self.fallback(method) if est is None else est.seconds
 
     def estimate(self, method: str, preset: str, dataset: str) -> Estimate | None:
         """Seconds for one cell, or None when the column has no record at all."""
@@ -105,3 +155,25 @@ def _fit_law(medians: dict[str, float]) -> tuple[float, float, float] | None:
     y = np.log(np.array(list(medians.values())))
     bounds = ([-np.inf, 0.0, 0.0], [np.inf, MAX_EXPONENT, MAX_EXPONENT])
     return tuple(float(v) for v in lsq_linear(A, y, bounds=bounds).x)
+
+
+_MODELS: dict[tuple, tuple] = {}
+
+
+def model_for(results_dir: str | Path, device: str | None) -> CostModel:
+    """The cost model of a results folder, its columns completed by :func:`committed_records`.
+
+    Cached per process until a record is added to or removed from the folder (the ``runs/``
+    folder's modification time): a sweep's jobs ask once per cell, and cells held by a deadline
+    then cost no reading of the records."""
+    runs = records_io.runs_dir(results_dir)
+    try:
+        stamp = runs.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    key = (str(Path(results_dir).resolve()), device)
+    cached = _MODELS.get(key)
+    if cached is None or cached[0] != stamp:
+        own = records_io.load_records(results_dir) if stamp is not None else []
+        cached = _MODELS[key] = (stamp, CostModel(own, device, prior=committed_records()))
+    return cached[1]

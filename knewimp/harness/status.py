@@ -16,7 +16,7 @@ from pathlib import Path
 
 from knewimp.base import resolve_device
 from knewimp.harness import records
-from knewimp.harness.cost import CostModel, device_kind
+from knewimp.harness.cost import CostModel, committed_records, device_kind
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells, experiment_config
 from knewimp.vocab import CONFIG_DIR
@@ -32,11 +32,13 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     """Markdown report and counts {method: Counter(ok=, failed=, missing=)}.
 
     The report gives, per method, the cells ok / failed / not run, the compute spent and an
-    estimate of the compute left (``knewimp.harness.cost``, from the records of all experiments), a
+    estimate of the compute left (``knewimp.harness.cost``, from the folder's records, and for a
+    column it has none of, from the records committed with the checkout), a
     dataset x mechanism table of ok cells, and every failed cell with its reason."""
     good, damaged = records.scan(results_dir)
     have = {r["cell_id"]: r for r in good}
-    model = CostModel(list(have.values()), resolve_device("auto"))
+    # a fresh folder's columns are estimated from the committed records, as a launch plans them
+    model = CostModel(list(have.values()), resolve_device("auto"), prior=committed_records())
     counts: dict[str, Counter] = defaultdict(Counter)
     seconds: Counter = Counter()
     left: Counter = Counter()

@@ -19,6 +19,11 @@ from knewimp.vocab import CONFIG_DIR
 # method's parameters, the mechanism's options), so each of their combinations is composed.
 DIRECT_KEYS = ("dataset", "seed", "missing_rate")
 
+#: {sweep folder: {cell id: estimated seconds}} of the cells a launch prepared by
+#: :func:`knewimp.harness.run.prepare` will run: its progress callback reads the plan here
+#: instead of composing the sweep once more.
+PREPARED: dict[str, dict[str, float | None]] = {}
+
 
 def _compose(overrides: list[str]) -> DictConfig:
     """The config that ``knewimp-run`` composes for these overrides (inside a running Hydra
