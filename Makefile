@@ -25,7 +25,8 @@
 #   make tables      tables, figures, grid status, README and docs/results.md from the records
 # Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
 #   default one per core, JOBS=1 one by one); RESULTS (results folder of reproduce and faithful,
-#   default results); STOP_AT (start no cell that would not finish by then, e.g. 2026-12-03T17:00).
+#   default results); STOP_AT (start no cell that would not finish by then, e.g. 2026-12-03T17:00, or +10m
+#   from the launch).
 # The raw UCI files are found by knewimp.protocol.datasets.default_data_dir (KNEWIMP_DATA_DIR).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)

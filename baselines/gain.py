@@ -90,6 +90,8 @@ class GAINImputer(BaseImputer):
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
+        from knewimp.baselines.steps import MultiTensorAdam
+
         n, d = X.shape
         device = resolve_device(self.device)
         rng = self._rng()
@@ -104,8 +106,9 @@ class GAINImputer(BaseImputer):
 
         G = _gain_mlp(d, init_gen).to(device)
         D = _gain_mlp(d, init_gen).to(device)
-        opt_g = torch.optim.Adam(G.parameters(), lr=float(self.lr), foreach=True)
-        opt_d = torch.optim.Adam(D.parameters(), lr=float(self.lr), foreach=True)
+        # torch.optim.Adam(foreach=True)'s arithmetic without its per-step bookkeeping
+        opt_g = MultiTensorAdam(G.parameters(), lr=float(self.lr))
+        opt_d = MultiTensorAdam(D.parameters(), lr=float(self.lr))
         B = min(int(self.batch_size), n)
         alpha, hint_rate = float(self.alpha), float(self.hint_rate)
         self.n_iter_, self.batch_size_, self.hint_rate_, self.alpha_, self.lr_ = 0, B, hint_rate, alpha, float(self.lr)
@@ -124,7 +127,7 @@ class GAINImputer(BaseImputer):
                 g_out = G(torch.cat([x_tilde, m], dim=1))
             d_prob = D(torch.cat([m * x + (1 - m) * g_out, h], dim=1))
             d_loss = -torch.mean(m * torch.log(d_prob + _LOG_EPS) + (1 - m) * torch.log(1 - d_prob + _LOG_EPS))
-            opt_d.zero_grad(set_to_none=True)
+            opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
 
@@ -133,7 +136,7 @@ class GAINImputer(BaseImputer):
             adv = -torch.mean((1 - m) * torch.log(d_prob + _LOG_EPS))
             rec = torch.mean((m * x - m * g_out) ** 2) / torch.mean(m)
             g_loss = adv + alpha * rec
-            opt_g.zero_grad(set_to_none=True)
+            opt_g.zero_grad()
             g_loss.backward()
             opt_g.step()
 

@@ -187,6 +187,8 @@ class MIRACLEImputer(BaseImputer):
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
+        from knewimp.baselines.steps import MultiTensorAdam
+
         self._validate_params()
         n, p = X.shape
         device = resolve_device(self.device)
@@ -206,7 +208,8 @@ class MIRACLEImputer(BaseImputer):
         cols = torch.as_tensor(missing_cols, device=device)
 
         net = _MIRACLENet(p, q, int(self.n_hidden), init_gen, device)
-        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), foreach=True)
+        # torch.optim.Adam(foreach=True)'s arithmetic without its per-step bookkeeping
+        opt = MultiTensorAdam(net.parameters(), lr=float(self.lr))
         reg_beta, window = float(self.reg_beta), int(self.window)
         recent: list = []
         losses = np.full(int(self.n_epochs), np.nan)
@@ -222,7 +225,7 @@ class MIRACLEImputer(BaseImputer):
                 if len(data_rows):
                     idx = torch.as_tensor(data_rows, device=device)
                     loss = loss + self._loss(net, u[idx], m[torch.as_tensor(mask_rows, device=device)], cols)
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad()
                 loss.backward()
                 opt.step()
                 total, steps = total + loss.item(), steps + 1

@@ -212,6 +212,8 @@ class MIWAEImputer(BaseImputer):
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
+        from knewimp.baselines.steps import MultiTensorAdam
+
         n, p = X.shape
         device = resolve_device(self.device)
         rng, init_gen, gen = self._torch_generators(device)
@@ -220,7 +222,8 @@ class MIWAEImputer(BaseImputer):
         m = torch.as_tensor(~mask, dtype=dtype, device=device)
 
         model = self._model(p, init_gen, device)
-        opt = torch.optim.Adam(model.parameters(), lr=float(self.lr), foreach=True)
+        # torch.optim.Adam(foreach=True)'s arithmetic without its per-step bookkeeping
+        opt = MultiTensorAdam(model.parameters(), lr=float(self.lr))
         K = int(self.K)
         self.n_batches_ = max(1, n // int(self.batch_size))
         bounds = np.empty(int(self.n_epochs))
@@ -230,7 +233,7 @@ class MIWAEImputer(BaseImputer):
             for idx in np.array_split(rng.permutation(n), self.n_batches_):
                 idx_t = torch.as_tensor(idx, device=device)
                 loss = model.neg_bound(x0[idx_t], m[idx_t], K, gen)
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad()
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(idx)

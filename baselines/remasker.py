@@ -212,6 +212,8 @@ class ReMaskerImputer(BaseImputer):
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
+        from knewimp.baselines.steps import MultiTensorAdam
+
         n, p = X.shape
         device = resolve_device(self.device)
         rng, init_gen, gen = self._torch_generators(device)
@@ -225,8 +227,9 @@ class ReMaskerImputer(BaseImputer):
                        float(self.mlp_ratio), init_gen).to(device)
         B = int(self.batch_size)
         self.lr_ = float(self.base_lr) * B / 64
-        opt = torch.optim.AdamW(model.parameters(), lr=self.lr_, betas=(0.9, 0.95), weight_decay=float(self.weight_decay),
-                                foreach=True)
+        # torch.optim.AdamW(foreach=True)'s arithmetic without its per-step bookkeeping
+        opt = MultiTensorAdam(model.parameters(), lr=self.lr_, betas=(0.9, 0.95),
+                              weight_decay=float(self.weight_decay), decoupled=True)
         n_batches = math.ceil(n / B)
         losses = np.empty(int(self.n_epochs))
         model.train()
@@ -235,15 +238,14 @@ class ReMaskerImputer(BaseImputer):
             total = 0.0
             perm = rng.permutation(n)
             for it in range(n_batches):
-                for group in opt.param_groups:
-                    group["lr"] = self._lr_at(epoch + it / n_batches)
+                opt.lr = self._lr_at(epoch + it / n_batches)
                 idx = torch.as_tensor(perm[it * B:(it + 1) * B], device=device)
                 x, obs = data[idx], observed[idx]
                 visible = self._remask(obs, gen)
                 hidden = obs & ~visible
                 sq = (model(x, visible) - x) ** 2
                 loss = sum((sq * part).sum() / part.sum() for part in (hidden, visible) if part.any())
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad()
                 loss.backward()
                 opt.step()
                 total += loss.item()

@@ -108,6 +108,7 @@ class TDMImputer(BaseImputer):
         import torch
 
         from knewimp.baselines.realnvp import RealNVP
+        from knewimp.baselines.steps import MultiTensorAdam, MultiTensorRMSprop
 
         n, d = X.shape
         if d < 2:
@@ -128,10 +129,11 @@ class TDMImputer(BaseImputer):
         Z = torch.nn.Parameter(torch.as_tensor(init, dtype=dtype, device=device))
         projector = RealNVP(d, int(self.depth), self.width_, float(self.clamp), gen).to(device)
 
-        opt_cls = torch.optim.RMSprop if self.optimizer == "rmsprop" else torch.optim.Adam
-        # foreach: one fused update over the projector's many small tensors (same arithmetic)
-        opt_imp = opt_cls([Z], lr=float(self.lr), foreach=True)
-        opt_proj = opt_cls(projector.parameters(), lr=float(self.lr), foreach=True)
+        opt_cls = MultiTensorRMSprop if self.optimizer == "rmsprop" else MultiTensorAdam
+        # one multi-tensor update of Z and the projector's many small tensors per step: the
+        # arithmetic of torch.optim's foreach optimisers (elementwise, so also that of one
+        # optimiser per tensor group at the same lr), without its per-step bookkeeping
+        opt = opt_cls([Z, *projector.parameters()], lr=float(self.lr))
         B = self.batch_size_
         w = torch.full((B,), 1.0 / B, dtype=torch.float64, device=device)
         losses = np.empty(int(self.n_iter))
@@ -147,11 +149,9 @@ class TDMImputer(BaseImputer):
             if not torch.isfinite(loss):
                 progress.close()
                 raise ImputationError(f"TDM loss became {loss.item()} at iteration {it}")
-            opt_imp.zero_grad(set_to_none=True)
-            opt_proj.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
-            opt_imp.step()
-            opt_proj.step()
+            opt.step()
             losses[it] = loss.item()
             progress.update()
         progress.close()

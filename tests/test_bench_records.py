@@ -158,3 +158,16 @@ def test_bench_diffusion_keeps_each_run_and_the_table_renders_it(tmp_path):
     assert f"| {full['mae']:.3f} | {full['mean_fill_mae']:.3f} | full; epochs=2" in text
     assert "epochs=2, n_steps=4" in text
     assert f"| -- | {part['mean_fill_mae']:.3f} | extrapolated from {part['timed_epochs']} epochs" in text
+
+
+def test_bench_speedup_runs_the_committed_code_beside_the_working_tree_and_renders_the_ratio(tmp_path, capsys):
+    main = runpy.run_path(str(SCRIPTS / "bench_speedup.py"))["main"]
+    out = tmp_path / "bench" / "speed.json"
+    assert main(["--old", "HEAD", "--dataset", "pk", "--methods", "gain/quick", "--repeats", "1", "--out", str(out)]) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    # the old side is HEAD's own baselines/, loaded as a package apart: the same code, the same outputs
+    assert run["identical"] and run["max_abs_diff"] == 0.0 and run["mae_old"] == run["mae_new"]
+    assert len(run["old_cpu"]) == len(run["new_cpu"]) == 1 and run["ratio"] > 0
+    bench.build(tmp_path / "bench", tmp_path)
+    text = (tmp_path / "tables" / "bench_speed.md").read_text()
+    assert "| gain | quick |" in text and "bit-identical" in text and "old = `HEAD`" in text

@@ -14,6 +14,10 @@
 - a file of ``scripts/bench_diffusion.py --out`` (``kind: bench_diffusion``) becomes
   ``tables/bench_<name>.md``: CSDI-T / MissDiff runs per dataset and preset, training and sampling
   seconds, MAE (full runs) or "extrapolated" (timed on a share of the epochs and reverse steps);
+- a file of ``scripts/bench_speedup.py --out`` (``kind: bench_speedup``) becomes
+  ``tables/bench_<name>.md``: per method the CPU seconds of the old (a git revision) and the new
+  implementation timed interleaved in one process, their ratio, and whether the outputs are
+  bit-identical (else their largest difference and both MAEs);
 - ``miracle_legacy.json`` (``scripts/miracle_legacy.py``) becomes ``tables/miracle_legacy.md``:
   MIRACLE with the original and the fixed mini-batch loop against the MAE the paper prints (runs
   whose completion the library's divergence guard refuses are scored unguarded and counted).
@@ -167,6 +171,28 @@ def diffusion_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def speedup_table(data: dict) -> str:
+    """Markdown of a ``bench_speedup.py --out`` file: a block per cell, a row per method preset."""
+    blocks: dict[tuple, list[dict]] = defaultdict(list)
+    for r in data["runs"]:
+        blocks[(r["dataset"], r["n"], r["d"], r["mechanism"], r["seed"], r["old"])].append(r)
+    out = []
+    for (dataset, n, d, mechanism, seed, old), rows in blocks.items():
+        loads = [v for r in rows for v in (r["loadavg_before"], r["loadavg_after"])]
+        out += [f"**{dataset} ({n} x {d}), {mechanism} 30%, seed {seed}: old = `{old}`, new = this checkout, "
+                f"runs interleaved in one process on one thread; load average {min(loads):.1f}-{max(loads):.1f}**",
+                "", "| method | preset | schedule | runs | old CPU s | new CPU s | speed-up | outputs | MAE old | MAE new |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sorted(rows, key=lambda r: (_method_key(r["method"]), r["preset"])):
+            same = "bit-identical" if r["identical"] else f"max diff {r['max_abs_diff']:.2g}"
+            out.append(f"| {r['method']} | {r['preset']} | {' '.join(r['overrides']) or 'as the preset'} | "
+                       f"{len(r['old_cpu'])} + {len(r['new_cpu'])} | {np.median(r['old_cpu']):.2f} | "
+                       f"{np.median(r['new_cpu']):.2f} | {r['ratio']:.2f}x | {same} | {r['mae_old']:.4f} | "
+                       f"{r['mae_new']:.4f} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def _printed(paper: dict | None, dataset: str, mechanism: str) -> float | None:
     if paper is None:
         return None
@@ -223,6 +249,8 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
         data = json.loads(path.read_text())
         if data.get("kind") == "bench_knewimp":
             target, text = tables / f"bench_{path.stem}.md", knewimp_speed_table(data)
+        elif data.get("kind") == "bench_speedup":
+            target, text = tables / f"bench_{path.stem}.md", speedup_table(data)
         elif data.get("kind") == "bench_diffusion":
             target, text = tables / f"bench_{path.stem}.md", diffusion_table(data)
         elif "measurements" in data:
