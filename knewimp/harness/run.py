@@ -18,6 +18,11 @@ values of each swept key that cells still to run use, and given a sweep folder o
 from __future__ import annotations
 
 import datetime as dt
+
+#: When this process began: a ``stop_at`` duration counts from here, so the imports below and the
+#: planning of the sweep are spent from its budget.
+STARTED = dt.datetime.now()
+
 import importlib.resources
 import os
 import sys
@@ -272,7 +277,7 @@ def _skip_recomposition() -> None:
 
 def main() -> None:
     try:
-        argv, done = prepare(sys.argv[1:])
+        argv, done = prepare(sys.argv[1:], now=STARTED)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
