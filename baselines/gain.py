@@ -121,20 +121,21 @@ class GAINImputer(BaseImputer):
             x, m = data[idx], m_all[idx]
             z = torch.rand(B, d, generator=gen, device=device, dtype=dtype) * 0.01
             h = m * (torch.rand(B, d, generator=gen, device=device, dtype=dtype) < hint_rate).to(dtype)
-            x_tilde = m * x + (1 - m) * z
+            mx, one_m = m * x, 1 - m  # each computed once, used by both steps
+            x_tilde = mx + one_m * z
 
-            with torch.no_grad():
-                g_out = G(torch.cat([x_tilde, m], dim=1))
-            d_prob = D(torch.cat([m * x + (1 - m) * g_out, h], dim=1))
-            d_loss = -torch.mean(m * torch.log(d_prob + _LOG_EPS) + (1 - m) * torch.log(1 - d_prob + _LOG_EPS))
+            # one generator pass serves both steps: the discriminator's step leaves G unchanged,
+            # so the generator's step would recompute the same values
+            g_out = G(torch.cat([x_tilde, m], dim=1))
+            d_prob = D(torch.cat([mx + one_m * g_out.detach(), h], dim=1))
+            d_loss = -torch.mean(m * torch.log(d_prob + _LOG_EPS) + one_m * torch.log(1 - d_prob + _LOG_EPS))
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
 
-            g_out = G(torch.cat([x_tilde, m], dim=1))
-            d_prob = D(torch.cat([m * x + (1 - m) * g_out, h], dim=1))
-            adv = -torch.mean((1 - m) * torch.log(d_prob + _LOG_EPS))
-            rec = torch.mean((m * x - m * g_out) ** 2) / torch.mean(m)
+            d_prob = D(torch.cat([mx + one_m * g_out, h], dim=1))
+            adv = -torch.mean(one_m * torch.log(d_prob + _LOG_EPS))
+            rec = torch.mean((mx - m * g_out) ** 2) / torch.mean(m)
             g_loss = adv + alpha * rec
             opt_g.zero_grad()
             g_loss.backward()
