@@ -12,7 +12,7 @@
 #   make new_baselines  MIRACLE, MIWAE and ReMasker on the grid's cells (360 cells, results/new_baselines)
 #   make ablation-ner-joint  KnewImp's NER x Joint ablation (paper Table 2 / F.4), 360 cells
 #   make kernels     KnewImp with the five other kernels (paper Table F.6), 600 cells
-#   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells (90 recorded)
+#   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
 #   make runtime     runtime against N and D (scripts/bench_runtime.py, resumable), then tables
