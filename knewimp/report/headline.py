@@ -8,6 +8,9 @@ has come ("k of 24 blocks") and counts only its complete blocks.
 """
 from __future__ import annotations
 
+from collections import Counter
+
+from knewimp.harness.provenance import from_uncommitted_code
 from knewimp.report.selection import Column
 from knewimp.report.standings import Standing, standing
 from knewimp.report.views import VIEWS
@@ -70,12 +73,15 @@ def render_headline(sts: list[Standing], records: list[dict]) -> str:
     lines += [
         "Counted over each view's complete blocks (every column with all seeds); head to head: blocks "
         "where one mean is lower, significant by a paired one-sided t-test over seeds, Holm-adjusted "
-        "p < 0.05 over those blocks. Every column: [results/tables/views.md](results/tables/views.md).", ""]
+        "p < 0.05 over those blocks. Every column of every view: `results/tables/views.md`.", ""]
     ok = [r for r in records if r.get("status") == "ok"]
     hours = sum(r.get("fit_seconds") or 0.0 for r in ok) / 3600
-    lines += [f"The committed records hold {len(ok)} ok cells and {hours:.1f} hours of imputation: "
-              "`make reproduce` on them computes nothing and only rebuilds the tables; from an empty "
-              "results folder it recomputes them all."]
+    dirty = sum(from_uncommitted_code(r.get("git_commit")) for r in ok)
+    devices = Counter(str(r.get("device") or "unknown") for r in ok)
+    where = ", ".join(f"{n} on {d}" for d, n in sorted(devices.items(), key=lambda kv: -kv[1]))
+    lines += [f"The committed records hold {len(ok)} ok cells ({where}) and {hours:.1f} hours of imputation; "
+              f"{dirty} of them ran code with uncommitted changes (a `-dirty` commit). `make reproduce` on them "
+              "computes nothing and only rebuilds the tables; from an empty results folder it recomputes them all."]
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from knewimp.harness.provenance import from_uncommitted_code
 from knewimp.harness.records import load_records, scan
 from knewimp.report.cells import build_table
 from knewimp.report.headline import render_headline, render_views, standings
@@ -152,6 +153,8 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
     (out / "index.md").write_text(
         render_index(sel, records, written, ref, labels, fig_paths, fig_notes, out), encoding="utf-8")
     n_failed = sum(r["status"] != "ok" for r in kept)
+    dirty = sum(from_uncommitted_code(r.get("git_commit")) for r in records)
+    log(f"knewimp.report.tables: {dirty} of {len(records)} records came from uncommitted code (a -dirty commit)")
     log(f"knewimp.report.tables: {len(records)} records loaded, {len(kept)} used ({n_failed} failed), "
         f"{len(written)} tables -> {out}" + (f", {len(fig_paths)} figures -> {fig_dir}" if figures else ""))
     return dict(out=out, n_loaded=len(records), n_used=len(kept), n_failed=n_failed, tables=written,
