@@ -13,7 +13,7 @@ from collections import Counter
 from knewimp.harness.provenance import from_uncommitted_code
 from knewimp.report.selection import Column
 from knewimp.report.standings import Standing, standing
-from knewimp.report.views import VIEWS
+from knewimp.report.views import VIEWS, stand_in_label
 
 
 def _name(c: Column) -> str:
@@ -26,6 +26,13 @@ def _rank(s, metric: str) -> str:
 
 
 def _sentence(st: Standing) -> str:
+    v = st.view
+    return _counts(st) + (" Standing in for published settings, the published networks cut: "
+                          + "; ".join(f"{_name(c)} ({stand_in_label(c.method, c.preset, short=True)})"
+                                      for c in v.stand_ins) + "." if v.stand_ins else "")
+
+
+def _counts(st: Standing) -> str:
     v = st.view
     head = f"**View `{v.name}`**, {v.meaning}"
     n = len(st.complete)

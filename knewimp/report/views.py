@@ -48,6 +48,11 @@ class View:
     meaning: str
     columns: tuple[ViewColumn, ...]
 
+    @property
+    def stand_ins(self) -> list[Column]:
+        """Columns standing in for a setting the view names but could not afford."""
+        return [c.column for c in self.columns if c.stands_in_for]
+
     def column_list(self) -> list[Column]:
         return [c.column for c in self.columns]
 
@@ -105,14 +110,20 @@ def _preset_keys(method: str, preset: str) -> dict:
     return {k: v for k, v in node.items() if k not in ("defaults", "preset", "name", "_target_")}
 
 
-def stand_in_label(method: str, preset: str, of: str = "published") -> str:
+def stand_in_label(method: str, preset: str, of: str = "published", short: bool = False) -> str:
     """What a stand-in preset cuts, from the two preset files: e.g. ``the published network, epochs
-    120 of 500, n_steps 30 of 150``; read from the configs, so it cannot drift from what ran."""
+    120 of 500, n_steps 30 of 150``; read from the configs, so it cannot drift from what ran.
+    ``short``: only the counts it cuts (``epochs 120 of 500, ...``)."""
     own, ref = _preset_keys(method, preset), _preset_keys(method, of)
     cuts = []
     for k, v in own.items():
         if k in ref and ref[k] != v:
-            cuts.append(f"{k} {v} of {ref[k]}" if _is_smaller(v, ref[k]) else f"{k} {v} (published {ref[k]})")
+            if _is_smaller(v, ref[k]):
+                cuts.append(f"{k} {v} of {ref[k]}")
+            elif not short:
+                cuts.append(f"{k} {v} ({of} {ref[k]})")
+    if short:
+        return ", ".join(cuts)
     return f"the {of} network, " + ", ".join(cuts) if cuts else f"the {of} settings"
 
 
