@@ -10,9 +10,10 @@
 #   make ablation    the entropy-weight ablation and the sensitivity sweep on cc
 #   make paper_text  KnewImp as the paper's text states it, on the grid's KnewImp cells
 #   make new_baselines  MIRACLE, MIWAE and ReMasker on the grid's cells (360 cells, results/new_baselines)
+#   make scaling-observed  the `paper` view under MNAR with z-scores from observed entries only (results/scaling_observed)
 #   make ablation-ner-joint  KnewImp's NER x Joint ablation (paper Table 2 / F.4), 360 cells
 #   make kernels     KnewImp with the five other kernels (paper Table F.6), 600 cells
-#   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells (90 recorded)
+#   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
 #   make runtime     runtime against N and D (scripts/bench_runtime.py, resumable), then tables
@@ -50,7 +51,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test test-slurm reproduce faithful paper_text new_baselines quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
+.PHONY: install test test-slurm reproduce faithful paper_text new_baselines scaling-observed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -82,6 +83,9 @@ paper_text: $(STAMP)
 
 new_baselines: $(STAMP)
 	$(RUN) -m experiment=new_baselines $(LAUNCH) $(DEADLINE)
+
+scaling-observed: $(STAMP)
+	$(RUN) -m experiment=scaling_observed $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables
 
 quick: $(STAMP)

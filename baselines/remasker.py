@@ -22,7 +22,11 @@ visible), predictions at the missing positions, mapped back to the input units.
 
 Differences from the original code, all named: it keeps floor(p * (1 - mask_ratio)) tokens per
 row, so a row with fewer observed values shows some missing entries (as zeros) to the encoder
-and scores them in the loss; here only observed entries are ever visible or scored. Blocks use
+and scores them in the loss; here only observed entries are ever visible or scored. By default
+(``remask_rule="ratio"``) a fixed share of each row's observed entries is re-masked;
+``remask_rule="count"`` takes the original's count instead: min(floor(p * (1 - mask_ratio)), |O|)
+observed entries stay visible and the rest of O is re-masked (at 30% MCAR and mask ratio 0.5
+that hides about a third of the observed entries, not half), still never showing a missing entry. Blocks use
 attention key masking over the p + 1 positions instead of gathering the visible tokens (same
 arithmetic for the visible tokens). Training runs in float32 (the original uses mixed precision
 on GPU).
@@ -138,6 +142,9 @@ class ReMaskerImputer(BaseImputer):
         Hidden width of each block's MLP, as a multiple of E.
     mask_ratio : float in [0, 1)
         Fraction of each row's observed entries re-masked during training.
+    remask_rule : {"ratio", "count"}
+        ``ratio``: round(mask_ratio * |O|) observed entries re-masked per row (the default);
+        ``count``: the original's floor(p * (1 - mask_ratio)) visible tokens, observed ones only.
     base_lr : float
         Peak learning rate is base_lr * batch_size / 64.
     min_lr : float
@@ -154,8 +161,9 @@ class ReMaskerImputer(BaseImputer):
                  decoder_depth: int = 4, num_heads: int = 4, mlp_ratio: float = 4.0, mask_ratio: float = 0.5,
                  base_lr: float = 1e-3, min_lr: float = 1e-5, warmup_epochs: int = 40, weight_decay: float = 0.01,
                  random_state: int | None = None, device: str = "auto",
-                 num_threads: int | None = 1):
+                 num_threads: int | None = 1, remask_rule: str = "ratio"):
         super().__init__(random_state=random_state, device=device)
+        self.remask_rule = remask_rule
         self.num_threads = num_threads
         self.n_epochs = n_epochs
         self.batch_size = batch_size
@@ -170,7 +178,14 @@ class ReMaskerImputer(BaseImputer):
         self.warmup_epochs = warmup_epochs
         self.weight_decay = weight_decay
 
+    #: Arguments added after records existed: the complete preset may omit them (their default
+    #: keeps what those records ran), so no committed record changes its identity.
+    config_optional = ("remask_rule",)
+    REMASK_RULES = ("ratio", "count")
+
     def _validate_params(self) -> None:
+        if self.remask_rule not in self.REMASK_RULES:
+            raise ValueError(f"remask_rule must be one of {', '.join(self.REMASK_RULES)}, got {self.remask_rule!r}")
         check_counts(n_epochs=self.n_epochs, batch_size=self.batch_size, embed_dim=self.embed_dim, depth=self.depth,
                      decoder_depth=self.decoder_depth, num_heads=self.num_heads)
         E, heads = int(self.embed_dim), int(self.num_heads)
@@ -198,11 +213,16 @@ class ReMaskerImputer(BaseImputer):
 
     def _remask(self, observed, gen):
         """Visible set: each row's observed entries minus round(mask_ratio * |O|) of them chosen
-        at random (never all of them). Missing entries are never visible."""
+        at random (never all of them); with ``remask_rule="count"``, min(floor(p * (1 -
+        mask_ratio)), |O|) of them stay visible. Missing entries are never visible."""
         import torch
 
         n_obs = observed.sum(1, keepdim=True)
-        n_hide = torch.minimum(torch.round(float(self.mask_ratio) * n_obs), n_obs - 1).clamp(min=0)
+        if self.remask_rule == "count":
+            keep = math.floor(observed.shape[1] * (1.0 - float(self.mask_ratio)))
+            n_hide = (n_obs - keep).clamp(min=0)
+        else:
+            n_hide = torch.minimum(torch.round(float(self.mask_ratio) * n_obs), n_obs - 1).clamp(min=0)
         # random rank of each observed entry within its row; missing entries rank last
         noise = torch.rand(observed.shape, generator=gen, device=observed.device)
         noise = torch.where(observed, noise, torch.full_like(noise, 2.0))

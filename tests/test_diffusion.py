@@ -163,3 +163,16 @@ def test_divergence_check_limit():
     with pytest.raises(ImputationError, match=r"1 of 2 imputed entries beyond 10x .* \(40\), largest 41"):
         check_not_diverged(np.array([41.0, -2.0]), 4.0, "x")
     check_not_diverged(np.array([9.5]), 0.2, "x")  # the limit never drops below 10
+
+
+def test_shared_feature_embedding_is_one_vector_and_the_default_one_per_feature():
+    per, shared = (DiffusionNet(5, 10, shared_feature_embedding=s) for s in (False, True))
+    assert per.feat_embed.weight.shape == (5, 16) and shared.feat_embed.weight.shape == (1, 16)
+    side = shared.side_constant()
+    assert side.shape == (5, 48) and torch.equal(side[:, 32:], side[:1, 32:].expand(5, -1))
+    Xm, mask = mcar(low_rank_matrix(n=60, d=4))
+    quick = {**preset("csdi_t", "quick"), "epochs": 2}
+    out = CSDITImputer(**quick, feature_embedding="shared", random_state=0, device="cpu").fit_transform(Xm)
+    assert np.isfinite(out).all() and np.array_equal(out[~mask], Xm[~mask])
+    with pytest.raises(ValueError, match="feature_embedding 'none'; valid choices: per_feature, shared"):
+        CSDITImputer(feature_embedding="none").fit(Xm)

@@ -29,10 +29,11 @@ def test_defaults_keep_the_ids_of_committed_records():
     # the id the issue quotes for this cell, from before mechanism options were part of it
     assert cell_id(**cell_identity(_compose(["mechanism=mar"]))) == "bt__mar__r0.3__s0__mean__published__44136fa355"
     assert cell_identity(_compose(["mechanism=mar", "mechanism.options.p_obs=0.5"]))["protocol"] == {}
+    assert cell_identity(_compose(["mechanism=mar", "scaling=complete"]))["protocol"] == {}
 
 
 @pytest.mark.parametrize("override", ["mechanism.options.p_obs=0.3", "mechanism.options.p_obs=0.7", "wass_max_rows=500",
-                                      "+new_key=1"])
+                                      "scaling=observed", "+new_key=1"])
 def test_options_that_change_a_result_change_the_id(override):
     base = cell_identity(_compose(["mechanism=mar"]))
     other = cell_identity(_compose(["mechanism=mar", override]))

@@ -174,14 +174,17 @@ def test_compare_maps_methods_presets_and_reference():
     r = _get(rows, paper_method="TDM", ours_preset="published", dataset="bt", metric="mae")
     assert r["verdict"] == pc.OURS_LOWER and r["closer_to"] == "colmean"
     assert r["paper_vs_colmean"] == pytest.approx((0.83 - 0.84) / 0.84)
-    # MIRACLE: its grid preset (cpu); one ok seed is too few, only failures -> all failed
-    r = _get(rows, paper_method="MIRACLE", dataset="bt", metric="mae")
+    # MIRACLE: one row set per view preset (paper, published, cpu); cpu: one ok seed is too few,
+    # only failures -> all failed
+    assert {r["ours_preset"] for r in rows if r["paper_method"] == "MIRACLE"} == {"paper", "published", "cpu"}
+    r = _get(rows, paper_method="MIRACLE", ours_preset="cpu", dataset="bt", metric="mae")
     assert r["ours_preset"] == "cpu" and r["n"] == 1 and r["n_failed"] == 1
     assert r["verdict"] == pc.FEW_SEEDS
-    assert _get(rows, paper_method="MIRACLE", dataset="cc", metric="mae")["verdict"] == pc.ALL_FAILED
-    # MIWAE: no records at all -> "not run yet" rows under its grid preset; nan stays nan
+    assert _get(rows, paper_method="MIRACLE", ours_preset="cpu", dataset="cc", metric="mae")["verdict"] \
+        == pc.ALL_FAILED
+    # MIWAE: no records at all -> "not run yet" rows under every view's preset; nan stays nan
     assert {(r["ours_preset"], r["verdict"]) for r in rows if r["paper_method"] == "MIWAE"} == \
-        {("cpu", pc.NOT_RUN), ("cpu", pc.PAPER_NAN)}
+        {(p, v) for p in ("paper", "published", "cpu") for v in (pc.NOT_RUN, pc.PAPER_NAN)}
     # methods the paper fragment does not print produce no rows
     assert not [r for r in rows if r["paper_method"] in ("Sink", "GAIN")]
 
@@ -215,7 +218,9 @@ def test_headlines_are_generated_from_the_rows():
     lines = pc.headlines(rows)
     assert lines[0].startswith("KnewImp (`paper` preset) reproduces 2 of the 4 printed NewImp cells at 30%")
     tdm = next(line for line in lines if line.startswith("The paper's TDM"))
-    assert "`tdm/published` reproduces 0 of 4 (ours lower in 4, higher in 0" in tdm
+    assert "`tdm/published` reproduces 0 of 4, 0 within 10% (ours lower in 4, higher in 0" in tdm
+    assert "`tdm/paper` reproduces 2 of 4, 3 within 10%" in tdm
+    assert "lie within 10% of the printed value, and ours is" in lines[0]
     assert "nearer our column-mean imputation than this preset in 4 of 4" in tdm
     assert tdm.endswith("Example: MAR BT MAE printed 0.83, our column mean 0.84, our tdm/paper 0.84, "
                         "our tdm/published 0.31.")
@@ -261,10 +266,10 @@ def test_cli_writes_markdown_csv_and_figure(tmp_path, capsys):
     assert "Not run yet: no records of `miwae` with preset `cpu`; 4 printed cells" in md
     with open(tmp_path / "t" / "paper_vs_ours.csv") as fh:
         table = list(csv.DictReader(fh))
-    assert len(table) == 4 * 6  # NewImp x 2 presets, TDM x 2 presets, MIRACLE, MIWAE; 4 cells each
+    assert len(table) == 4 * 10  # NewImp x 2 presets, TDM x 2, MIRACLE x 3, MIWAE x 3; 4 cells each
     assert set(table[0]) == set(pc.CSV_FIELDS)
     with open(tmp_path / "t" / "paper_vs_ours_summary.csv") as fh:
-        assert len(list(csv.DictReader(fh))) == 6 * 2
+        assert len(list(csv.DictReader(fh))) == 10 * 2
     assert (tmp_path / "f" / "paper_vs_ours.png").stat().st_size > 1000
 
 

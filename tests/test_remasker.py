@@ -72,3 +72,14 @@ def test_bad_arguments_refused_at_fit(synthetic, kw):
     assert all(getattr(imp, k) == v for k, v in kw.items())
     with pytest.raises(ValueError, match=next(iter(kw))):
         imp.fit_transform(Xm)
+
+
+def test_the_original_count_rule_keeps_a_fixed_number_of_observed_tokens_visible():
+    rng = np.random.default_rng(0)
+    observed = torch.as_tensor(rng.random((500, 9)) < rng.uniform(0.05, 1.0, (500, 1)))
+    imp = ReMaskerImputer(mask_ratio=0.5, remask_rule="count")
+    visible = imp._remask(observed, torch.Generator().manual_seed(0))
+    assert not (visible & ~observed).any()
+    assert torch.equal(visible.sum(1), torch.clamp(observed.sum(1), max=4))  # floor(9 * 0.5) = 4
+    with pytest.raises(ValueError, match="remask_rule must be one of ratio, count"):
+        ReMaskerImputer(remask_rule="all")._validate_params()

@@ -123,7 +123,8 @@ class DiffusionImputer(BaseImputer):
                            channels=int(self.channels), n_layers=int(self.n_layers), n_heads=int(self.n_heads),
                            ff_dim=int(self.ff_dim), step_emb_dim=int(self.step_emb_dim),
                            pos_emb_dim=int(self.pos_emb_dim), feat_emb_dim=int(self.feat_emb_dim),
-                           dropout=float(self.dropout))
+                           dropout=float(self.dropout),
+                           shared_feature_embedding=getattr(self, "feature_embedding", "per_feature") == "shared")
         net.reset_parameters(generator)
         return net
 

@@ -55,8 +55,15 @@ class CSDITImputer(DiffusionImputer):
     """CSDI-T imputer; defaults are the published TabCSDI settings (see the module docstring).
 
     Extra parameters: ``target_strategy`` ("fixed" | "random") and ``target_ratio`` (the fixed
-    fraction of observed entries hidden per row in training).
+    fraction of observed entries hidden per row in training); ``feature_embedding``
+    ("per_feature", the default: one learned vector per feature; "shared": TabCSDI's one vector
+    shared by every feature, which then differ only by their positional code).
     """
+
+    #: Arguments added after records existed: the complete preset may omit them (their default
+    #: keeps what those records ran), so no committed record changes its identity.
+    config_optional = ("feature_embedding",)
+    FEATURE_EMBEDDINGS = ("per_feature", "shared")
 
     phase = "csdi_t"
     in_channels = 2
@@ -69,15 +76,19 @@ class CSDITImputer(DiffusionImputer):
                  lr_milestones: Sequence[float] = (0.25, 0.5, 0.75, 0.9), lr_gamma: float = 0.1,
                  n_samples: int = 100, sample_chunk: int | None = None, num_threads: int | None = 1,
                  target_strategy: str = "fixed", target_ratio: float = 0.8,
-                 random_state: int | None = None, device: str = "auto"):
+                 random_state: int | None = None, device: str = "auto", feature_embedding: str = "per_feature"):
         super().__init__(n_layers, channels, n_heads, ff_dim, step_emb_dim, pos_emb_dim, feat_emb_dim, dropout,
                          n_steps, beta_start, beta_end, schedule, epochs, batch_size, lr, weight_decay,
                          lr_milestones, lr_gamma, n_samples, sample_chunk, num_threads, random_state, device)
         self.target_strategy = target_strategy
         self.target_ratio = target_ratio
+        self.feature_embedding = feature_embedding
 
     def _validate_params(self) -> None:
         super()._validate_params()
+        if self.feature_embedding not in self.FEATURE_EMBEDDINGS:
+            raise ValueError(f"unknown feature_embedding {self.feature_embedding!r}; valid choices: "
+                             f"{', '.join(self.FEATURE_EMBEDDINGS)}")
         if self.target_strategy not in TARGET_STRATEGIES:
             raise ValueError(f"unknown target_strategy {self.target_strategy!r}; valid choices: fixed, random")
         if not 0.0 < as_float(self.target_ratio) <= 1.0:

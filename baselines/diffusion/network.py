@@ -106,14 +106,18 @@ class DiffusionNet(nn.Module):
 
     def __init__(self, n_features: int, n_steps: int, in_channels: int = 2, mask_channel: bool = True,
                  channels: int = 64, n_layers: int = 4, n_heads: int = 2, ff_dim: int = 64,
-                 step_emb_dim: int = 128, pos_emb_dim: int = 32, feat_emb_dim: int = 16, dropout: float = 0.1):
+                 step_emb_dim: int = 128, pos_emb_dim: int = 32, feat_emb_dim: int = 16, dropout: float = 0.1,
+                 shared_feature_embedding: bool = False):
         super().__init__()
         if channels % n_heads:
             raise ValueError(f"channels={channels} must be divisible by n_heads={n_heads}")
         self.n_layers = int(n_layers)
         self.register_buffer("step_table", sinusoidal_table(n_steps, step_emb_dim), persistent=False)
         self.register_buffer("pos_code", position_encoding(n_features, pos_emb_dim), persistent=False)
-        self.feat_embed = nn.Embedding(n_features, feat_emb_dim)
+        self.n_features = int(n_features)
+        # shared: one learned vector for every feature (TabCSDI's layout, whose feature axis is the
+        # sequence axis); the features then differ only by their positional code
+        self.feat_embed = nn.Embedding(1 if shared_feature_embedding else n_features, feat_emb_dim)
         self.step_proj1 = nn.Linear(step_emb_dim, step_emb_dim)
         self.step_proj2 = nn.Linear(step_emb_dim, step_emb_dim)
         self.input_proj = nn.Linear(in_channels, channels)
@@ -165,7 +169,7 @@ class DiffusionNet(nn.Module):
 
     def side_constant(self) -> torch.Tensor:
         """(d, pos_emb_dim + feat_emb_dim): the row-independent side information."""
-        return torch.cat([self.pos_code, self.feat_embed.weight], dim=1)
+        return torch.cat([self.pos_code, self.feat_embed.weight.expand(self.n_features, -1)], dim=1)
 
     def forward(self, u: torch.Tensor, t: torch.Tensor, mask: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:

@@ -23,7 +23,7 @@ from knewimp.harness.identity import IDENTITY_FIELDS, cell_id, cell_identity
 from knewimp.harness.provenance import code_changed, git_commit, package_versions
 from knewimp.harness.validate import UserError, check_cell
 from knewimp.protocol import metrics
-from knewimp.protocol.cell_input import make_cell_input, mask_digest
+from knewimp.protocol.cell_input import SCALINGS, make_cell_input, mask_digest
 from knewimp.protocol.datasets import DataError
 
 
@@ -111,7 +111,8 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
     try:
         X, mask = make_cell_input(identity["dataset"], identity["mechanism"], identity["missing_rate"],
                                   identity["seed"], cfg.data_dir, cfg.download,
-                                  OmegaConf.to_container(cfg.mechanism.options, resolve=True))
+                                  OmegaConf.to_container(cfg.mechanism.options, resolve=True),
+                                  scaling=cfg.get("scaling", SCALINGS[0]))
     except DataError as exc:
         if not in_multirun():
             raise UserError(str(exc)) from None

@@ -76,14 +76,61 @@ def code_changed() -> str | None:
     return None
 
 
+#: The suffix of a commit whose package sources had uncommitted changes, then their digest.
+DIRTY = "-dirty"
+
+
+def _git(args: list[str], cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          timeout=10).stdout
+
+
+def _source_folders() -> list[Path]:
+    """The folders of the packages whose sources decide a result, configs included."""
+    import importlib.util
+
+    out = []
+    for package in (*CODE_PACKAGES, "knewimp.configs"):
+        spec = importlib.util.find_spec(package)
+        out += [Path(p).resolve() for p in (spec.submodule_search_locations or ()) if spec]
+    return out
+
+
+def uncommitted_digest(root: Path, folders: list[Path]) -> str | None:
+    """SHA-256 (12 hex digits) of the package sources under ``folders`` that differ from the
+    checkout's HEAD (modified, added, deleted or untracked), each named and hashed with its
+    content; None when they are all as committed. Files outside the packages (docs, records)
+    do not count: they cannot change a result."""
+    paths = [f.relative_to(root).as_posix() for f in folders if f.is_relative_to(root)]
+    if not paths:
+        return None
+    status = _git(["status", "--porcelain", "--untracked-files=all", "--", *paths], root)
+    changed = sorted({line[3:].split(" -> ")[-1].strip('"') for line in status.splitlines() if line.strip()})
+    changed = [c for c in changed if c.endswith((".py", ".yaml"))]
+    if not changed:
+        return None
+    h = hashlib.sha256()
+    for name in changed:
+        path = root / name
+        h.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<deleted>") + b"\0")
+    return h.hexdigest()[:12]
+
+
 @lru_cache(maxsize=1)
 def git_commit() -> str:
+    """The commit the code ran from: ``<sha>``, or ``<sha>-dirty-<digest>`` when the package
+    sources had uncommitted changes (:func:`uncommitted_digest`: two runs with the same digest ran
+    the same code); ``unknown`` outside a git checkout."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
+        root = Path(_git(["rev-parse", "--show-toplevel"], here).strip()).resolve()
+        sha = _git(["rev-parse", "HEAD"], root).strip()
+        digest = uncommitted_digest(root, _source_folders())
+        return sha + (f"{DIRTY}-{digest}" if digest else "")
+    except (OSError, subprocess.SubprocessError, ValueError):
         return "unknown"
+
+
+def from_uncommitted_code(commit: str | None) -> bool:
+    """Whether a record's ``git_commit`` says it ran code that differed from its commit."""
+    return DIRTY in str(commit or "")

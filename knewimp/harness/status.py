@@ -119,7 +119,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     for (kind, torch_version), by_method in sorted(ran_on.items(), key=lambda kv: -sum(kv[1].values())):
         methods = ", ".join(f"{m} ({k})" for m, k in by_method.items())
         lines.append(f"| {kind} | {torch_version} | {sum(by_method.values())} | {methods} |")
-    lines += ["", "Estimates (`knewimp/cost.py`): the median seconds of the method's records on the same dataset; "
+    lines += ["", "Estimates (`knewimp/harness/cost.py`): the median seconds of the method's records on the same dataset; "
               "for a dataset the method has no record on, a power law in n and d fitted to its other datasets, "
               "which can be several times off, most of all for datasets larger than any measured.",
               (f"Cells not ok are neither skipped nor excluded: {_runner(experiment)} runs them." if retry_failed else

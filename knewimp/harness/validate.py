@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from knewimp.base import resolve_device
 from knewimp.harness.deadline import parse_stop_at
 from knewimp.harness.identity import META_KEYS, method_params
+from knewimp.protocol.cell_input import SCALINGS
 from knewimp.vocab import CONFIG_DIR, MECHANISMS
 
 
@@ -55,6 +56,12 @@ def check_missing_rate(rate: Any) -> None:
 def check_threads(threads: Any) -> None:
     if threads is not None and (not _is_int(threads) or threads < 1):
         raise UserError(f"threads={threads!r}: must be an integer >= 1, or null (torch's default)")
+
+
+def check_scaling(scaling: Any) -> None:
+    if scaling not in SCALINGS:
+        raise UserError(f"scaling={scaling!r}: must be one of {', '.join(SCALINGS)} "
+                        "(complete: the paper's protocol)")
 
 
 def check_wass_max_rows(rows: Any) -> None:
@@ -175,6 +182,7 @@ def check_cell(cfg: DictConfig, results_dir: bool = True) -> None:
     check_missing_rate(cfg.missing_rate)
     check_threads(cfg.get("threads"))
     check_wass_max_rows(cfg.get("wass_max_rows"))
+    check_scaling(cfg.get("scaling", SCALINGS[0]))
     for key in ("force", "retry_failed"):
         check_switch(key, cfg.get(key, False))
     options = cfg.mechanism.get("options")

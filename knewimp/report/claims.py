@@ -1,15 +1,7 @@
 """Where the reference method (KnewImp) is best or second best: the paper's claim, counted.
 
-A *view* is one column per method:
-
-* ``paper``: the methods of the paper's main table that this project runs (``PAPER_METHODS``:
-  no MICE, no mean imputation), each at its ``grid`` column: the paper's own comparison;
-* ``grid``: every method, each at its column with the most ok records (the preset its grid ran);
-* ``faithful``: each method's ``published`` column where it has records, else its ``grid`` one, so
-  baselines the paper ran at weak settings are replaced by their authors' settings where those
-  were run (``make faithful``). Written only when it differs from ``grid``;
-* ``paper_faithful``: ``faithful`` restricted to the methods of ``paper``: the paper's own
-  comparison with its baselines at their authors' settings, apart from what MICE adds.
+A *view* is one column per method of the paper's main table (:mod:`knewimp.report.views`:
+``paper``, ``published``, ``grid``); a view column without records leaves every block incomplete.
 
 In a view, a block (dataset, mechanism) is counted when every column has ok records for as many
 seeds as the fullest (block, column) of the view, so that a grid still running compares complete
@@ -19,7 +11,6 @@ when the place is <= 2.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,9 +18,10 @@ import numpy as np
 from knewimp.report.selection import Column, columns_in, mechanisms_in
 from knewimp.report.ranks import block_means
 from knewimp.report.render import csv_number
-from knewimp.vocab import PAPER_METHODS, RANKED_METRICS
+from knewimp.report import views
+from knewimp.report.views import VIEWS
+from knewimp.vocab import RANKED_METRICS
 
-FAITHFUL_PRESET = "published"
 CLAIM_CSV_FIELDS = ("view", "metric", "scope", "blocks", "best", "second", "best_or_second", "share",
                     "incomplete_blocks", "columns")
 
@@ -54,26 +46,10 @@ class Claim:
 
 
 def view_columns(records: list[dict], reference: Column) -> dict[str, list[Column]]:
-    """{view name: columns}, the reference's column standing for its method in every view."""
-    ok = Counter(Column.of(r) for r in records if r["status"] == "ok")
-    by_method: dict[str, list[Column]] = {}
-    for c in columns_in(records):
-        by_method.setdefault(c.method, []).append(c)
-    grid, faithful = [], []
-    for method, cols in by_method.items():
-        main = reference if method == reference.method else max(cols, key=lambda c: (ok[c], c.preset == "paper"))
-        published = next((c for c in cols if c.preset == FAITHFUL_PRESET and ok[c]), main)
-        grid.append(main)
-        faithful.append(main if method == reference.method else published)
-    def in_paper(cols):
-        return [c for c in cols if c.method in PAPER_METHODS or c == reference]
-
-    views = {"paper": in_paper(grid), "grid": grid}
-    if faithful != grid:
-        views["faithful"] = faithful
-    if in_paper(faithful) != in_paper(grid):
-        views["paper_faithful"] = in_paper(faithful)
-    return views
+    """{view name: columns} (:data:`knewimp.report.views.VIEWS`), the reference's column standing
+    for its method in every view."""
+    del records  # a view's columns are fixed; records decide only which blocks are complete
+    return {v.name: [reference if c.method == reference.method else c for c in v.column_list()] for v in VIEWS}
 
 
 def compute_claims(records: list[dict], reference: Column | None) -> list[Claim]:
@@ -112,21 +88,18 @@ def render_claims_markdown(claims: list[Claim], labels: dict[Column, str], refer
                            rate: float) -> str:
     name = labels.get(reference, reference.method) if reference else "the reference"
     lines = [f"# Where {name} is best or second best (missing rate {rate:g})", "",
-             "Counted from the records (`knewimp/table_claims.py`). A block is one dataset under one mechanism; "
+             "Counted from the records (`knewimp/report/claims.py`). A block is one dataset under one mechanism; "
              f"{name}'s place in it is 1 + the number of columns with a lower mean over ok seeds, counted only in "
              "blocks where every column of the view has ok records for all seeds (blocks of a grid still running "
-             "are listed as incomplete). `paper`: the methods of the paper's main "
-             "table that this project runs, at the presets of the grid; `grid`: every method at the preset its "
-             "grid ran (adds MICE and mean imputation); `faithful`: as `grid`, with baselines at their authors' "
-             "published settings where those were run; `paper_faithful`: as `paper`, with those published "
-             "settings.", ""]
+             "are listed as incomplete). " + " ".join(f"`{v.name}`: {v.meaning}." for v in VIEWS), ""]
     if not claims:
         return "\n".join(lines + ["No records of the reference: nothing counted.", ""])
     for view in dict.fromkeys(c.view for c in claims):
         cs = [c for c in claims if c.view == view]
         cols = cs[0].columns
-        lines += [f"## View `{view}`", "", "Columns: " + ", ".join(
-            f"{labels.get(c, c.method)} (`{c.preset}`)" for c in cols) + ".", "",
+        v = views.view(view)
+        lines += [f"## View `{view}`", "", f"{v.meaning[0].upper()}{v.meaning[1:]}. Columns: " + "; ".join(
+            f"{c.method} {v.describe(c) if c in v.column_list() else f'(`{c.preset}`)'}" for c in cols) + ".", "",
             "| metric | mechanism | blocks | best | second | best or second | best column where "
             f"{name} is not best | incomplete blocks |", "|---|---|---|---|---|---|---|---|"]
         for c in cs:

@@ -26,10 +26,12 @@ Each row also carries our column-mean imputation on the same cell (``mean`` / ``
 reference the paper's baselines are read against: ``paper_vs_colmean = (v - c) / c`` and
 ``closer_to`` (``colmean`` if the printed value is nearer our column mean than our implementation).
 
-Method mapping (``METHOD_MAP``): NewImp -> knewimp (``paper`` = the authors' run script; also
-``paper_text`` = the paper's text, when run); Sink -> sinkhorn (``published``); TDM and GAIN -> both
-our ``paper`` and ``published`` presets; CSDI_T, MissDiff, MIRACLE, MIWAE, ReMasker -> ``cpu``
-(``not run yet`` where a cell has no record).
+Method mapping (``METHOD_MAP``): each paper method against the column of every view of
+:mod:`knewimp.report.views` that stands for it (``paper``, ``published``, ``grid``), and NewImp also
+against ``knewimp/paper_text`` (the paper's text); ``not run yet`` where a cell has no record.
+
+Beside each ``reproduced`` count, a plain ``within 10%`` count (``|m - v| <= 0.1 v``) and the
+signed mean relative difference (positive: our error is higher on average).
 
 Usage::
 
@@ -86,20 +88,31 @@ class MethodMap:
         return f"{self.paper} vs {self.ours}/{self.preset}"
 
 
-METHOD_MAP: tuple[MethodMap, ...] = (
-    MethodMap("NewImp", "knewimp", "paper", "the authors' run script (2 x 128 MLP, Adam on the particles)"),
-    MethodMap("NewImp", "knewimp", "paper_text", "the paper's text (2 x 256 MLP, forward Euler, mean init)"),
-    MethodMap("Sink", "sinkhorn", "published", "Muzellec et al.'s settings"),
-    MethodMap("TDM", "tdm", "paper", "the KnewImp group's settings as we read them"),
-    MethodMap("TDM", "tdm", "published", "TDM's own published settings"),
-    MethodMap("GAIN", "gain", "paper", "the KnewImp group's settings as we read them"),
-    MethodMap("GAIN", "gain", "published", "GAIN's own published settings"),
-    MethodMap("CSDI_T", "csdi_t", "cpu", "CPU-sized CSDI_T (fewer epochs / samples than the paper's)"),
-    MethodMap("MissDiff", "missdiff", "cpu", "CPU-sized MissDiff (fewer epochs / samples than the paper's)"),
-    MethodMap("MIRACLE", "miracle", "cpu", "the published model and batch, a quarter of the epochs"),
-    MethodMap("MIWAE", "miwae", "cpu", "the published model, a quarter of the epochs"),
-    MethodMap("ReMasker", "remasker", "cpu", "the published architecture, a sixth of the epochs"),
-)
+#: The paper's name of each method of ours that its main table has.
+PAPER_NAMES = {"knewimp": "NewImp", "sinkhorn": "Sink", "tdm": "TDM", "gain": "GAIN", "csdi_t": "CSDI_T",
+               "missdiff": "MissDiff", "miracle": "MIRACLE", "miwae": "MIWAE", "remasker": "ReMasker"}
+
+
+def _method_map() -> tuple[MethodMap, ...]:
+    """Each paper method against the column of every view that stands for it (the views of
+    :mod:`knewimp.report.views`, in their order, each (method, preset) once), and KnewImp also
+    against the paper's text (``paper_text``)."""
+    from knewimp.report.views import VIEWS
+
+    out: dict[tuple[str, str], MethodMap] = {}
+    for method, paper_name in PAPER_NAMES.items():
+        for v in VIEWS:
+            for c in v.column_list():
+                if c.method == method and (method, c.preset) not in out:
+                    out[(method, c.preset)] = MethodMap(paper_name, method, c.preset,
+                                                       f"view `{v.name}`: {v.describe(c)}")
+        if method == "knewimp":
+            out[(method, "paper_text")] = MethodMap(paper_name, method, "paper_text",
+                                                    "the paper's text (2 x 256 MLP, forward Euler, mean init)")
+    return tuple(out.values())
+
+
+METHOD_MAP: tuple[MethodMap, ...] = _method_map()
 COLMEAN = ("mean", "published")
 
 CSV_FIELDS = ("missing_rate", "mechanism", "dataset", "metric", "paper_method", "ours_method", "ours_preset",
@@ -107,8 +120,10 @@ CSV_FIELDS = ("missing_rate", "mechanism", "dataset", "metric", "paper_method", 
               "ours_mean", "ours_std", "diff", "rel_diff", "tolerance", "verdict", "colmean_mean", "colmean_n",
               "paper_vs_colmean", "closer_to")
 SUMMARY_FIELDS = ("missing_rate", "paper_method", "ours_method", "ours_preset", "metric", "printed", "compared",
-                  "reproduced", "ours_lower", "ours_higher", "mean_rel_diff", "median_rel_diff",
+                  "reproduced", "within_10pct", "ours_lower", "ours_higher", "mean_rel_diff", "median_rel_diff",
                   "closer_to_colmean")
+#: The plain closeness count shown beside ``reproduced``: |ours - printed| <= WITHIN x printed.
+WITHIN = 0.10
 
 
 # ----------------------------------------------------------------------------------- paper file
@@ -320,6 +335,7 @@ def summarise(rows: Iterable[dict]) -> list[dict]:
             "metric": key[4], "printed": sum(r["paper_value"] is not None for r in rs),
             "compared": sum(r["verdict"] in COMPARED for r in rs),
             "reproduced": sum(r["verdict"] == REPRODUCED for r in rs),
+            "within_10pct": sum(_within(r) for r in rs),
             "ours_lower": sum(r["verdict"] == OURS_LOWER for r in rs),
             "ours_higher": sum(r["verdict"] == OURS_HIGHER for r in rs),
             "mean_rel_diff": statistics.fmean(rel) if rel else None,
@@ -327,6 +343,10 @@ def summarise(rows: Iterable[dict]) -> list[dict]:
             "closer_to_colmean": sum(r["closer_to"] == "colmean" for r in rs),
         })
     return out
+
+
+def _within(row: dict) -> bool:
+    return row["verdict"] in COMPARED and row["rel_diff"] is not None and abs(row["rel_diff"]) <= WITHIN + _FP_SLACK
 
 
 def paper_n_sensitivity(records: Sequence[dict], paper: dict, ns: Sequence[int] = (2, 3, 5, 10, 100),
@@ -378,9 +398,12 @@ def headlines(rows: list[dict], summary: list[dict] | None = None, rate: float =
         mechs = ", ".join(m.upper() for m in MECHANISMS if any(r["mechanism"] == m for r in cells))
         n_ds = len({r["dataset"] for r in cells})
         mets = ", ".join(m.upper() for m in METRICS if any(r["metric"] == m for r in cells))
+        within = sum(s["within_10pct"] for s in ss)
+        signed = statistics.fmean(r["rel_diff"] for r in cells if r["rel_diff"] is not None)
         out.append(f"KnewImp (`{preset}` preset) reproduces {rep} of the {compared} printed NewImp cells at "
                    f"{rate:.0%} ({mechs} x {n_ds} datasets x {mets}) within the paper's rounding plus two "
-                   f"standard errors: {per_metric}.")
+                   f"standard errors; {within} of {compared} lie within {WITHIN:.0%} of the printed value, and "
+                   f"ours is {_pct(signed)} on average (signed): {per_metric}.")
     for paper_method in ("Sink", "TDM", "GAIN", "CSDI_T", "MissDiff", "MIRACLE", "MIWAE", "ReMasker"):
         ss = [s for s in _find(summary, paper_method=paper_method) if s["compared"]]
         if not ss:
@@ -397,10 +420,14 @@ def headlines(rows: list[dict], summary: list[dict] | None = None, rate: float =
                    if r["verdict"] in COMPARED]
             near_cm = sum(s["closer_to_colmean"] for s in pss)
             parts.append(f"`{pss[0]['ours_method']}/{preset}`{so_far} reproduces {sum(s['reproduced'] for s in pss)} of "
-                         f"{comp} (ours lower in {sum(s['ours_lower'] for s in pss)}, higher in "
+                         f"{comp}, {sum(s['within_10pct'] for s in pss)} within {WITHIN:.0%} (ours lower in {sum(s['ours_lower'] for s in pss)}, higher in "
                          f"{sum(s['ours_higher'] for s in pss)}; mean relative difference "
                          f"{_pct(statistics.fmean(rel))}), and the printed value is nearer our column-mean "
                          f"imputation than this preset in {near_cm} of {comp}")
+        unrun = [f"`{m.ours}/{m.preset}`" for m in METHOD_MAP if m.paper == paper_method and m.preset not in by_preset
+                 and _find(rows, paper_method=paper_method, ours_preset=m.preset)]
+        if unrun:
+            parts.append(f"{', '.join(unrun)} not run yet")
         ex = _example(rows, paper_method)
         out.append(f"The paper's {paper_method}: " + "; ".join(parts) + (f". Example: {ex}." if ex else "."))
     return out
@@ -456,12 +483,12 @@ def render_markdown(rows: list[dict], summary: list[dict], sentences: list[str],
     if sentences:
         lines += ["## Headlines", ""] + [f"- {s}" for s in sentences] + [""]
     lines += ["## Summary per method and metric", "",
-              "| rate | paper method | ours | metric | printed | compared | reproduced | ours lower | ours higher "
-              "| mean rel. diff | median rel. diff | paper nearer col. mean |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| rate | paper method | ours | metric | printed | compared | reproduced | within 10% | ours lower "
+              "| ours higher | mean rel. diff | median rel. diff | paper nearer col. mean |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         lines.append(f"| {s['missing_rate']:.0%} | {s['paper_method']} | {s['ours_method']}/{s['ours_preset']} "
-                     f"| {s['metric'].upper()} | {s['printed']} | {s['compared']} | {s['reproduced']} "
+                     f"| {s['metric'].upper()} | {s['printed']} | {s['compared']} | {s['reproduced']} | {s['within_10pct']} "
                      f"| {s['ours_lower']} | {s['ours_higher']} "
                      f"| {'' if s['mean_rel_diff'] is None else _pct(s['mean_rel_diff'])} "
                      f"| {'' if s['median_rel_diff'] is None else _pct(s['median_rel_diff'])} "
@@ -483,7 +510,8 @@ def render_markdown(rows: list[dict], summary: list[dict], sentences: list[str],
     for r in rows:
         sections[(r["missing_rate"], r["paper_method"], r["ours_method"], r["ours_preset"])].append(r)
     for (rate, pm, om, preset), rs in sections.items():
-        title = f"## {pm} (paper) vs {om}/{preset} (ours), {rate:.0%} missing"
+        note = next((m.note for m in METHOD_MAP if (m.ours, m.preset) == (om, preset)), "")
+        title = f"## {pm} (paper) vs {om}/{preset} (ours), {rate:.0%} missing" + (f"\n\nOurs: {note}." if note else "")
         if not any(r["n"] or r["n_failed"] for r in rs):
             lines += [title, "", f"Not run yet: no records of `{om}` with preset `{preset}`; {len(rs)} printed cells "
                       f"({', '.join(sorted(set(rs[0]['paper_tables'].split(' / '))))}).", ""]

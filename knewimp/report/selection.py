@@ -96,6 +96,15 @@ def check_mask_digests(records: Iterable[dict]) -> None:
             "Recompute the odd records here, or tabulate their folders separately")
 
 
+def check_one_protocol(records: Iterable[dict]) -> None:
+    """Refuse records of different protocols (the record's ``protocol``: non-default options such
+    as ``scaling``) in one table: their numbers are not on the same footing."""
+    seen = {json.dumps(r.get("protocol") or {}, sort_keys=True) for r in records}
+    if len(seen) > 1:
+        raise MaskMismatch(f"records of {len(seen)} protocols in one table ({', '.join(sorted(seen))}); "
+                           "tabulate each protocol's folder separately")
+
+
 @dataclass
 class Selection:
     """The records that enter the tables and why the others did not."""
@@ -164,6 +173,7 @@ def select_records(records: list[dict], missing_rate: float = 0.3, include_quick
         for other in group[1:]:
             excluded[record_key(other)] = f"superseded by {group[0].get('cell_id')}"
     check_mask_digests(kept)
+    check_one_protocol(kept)
     return Selection(kept, excluded, missing_rate, include_quick)
 
 

@@ -30,9 +30,10 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from knewimp.harness.provenance import from_uncommitted_code
 from knewimp.harness.records import load_records, scan
 from knewimp.report.cells import build_table
-from knewimp.report.headline import render_headline
+from knewimp.report.headline import render_headline, render_views, standings
 from knewimp.report.claims import CLAIM_CSV_FIELDS, claim_rows, compute_claims, render_claims_markdown
 from knewimp.report.selection import (Column, MaskMismatch, all_records_rows, at_missing_rate, column_labels,
                                       columns_in, mechanisms_in, resolve_reference, select_records)
@@ -105,10 +106,12 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
     out = Path(out) if out is not None else results_dir / "tables"
     out.mkdir(parents=True, exist_ok=True)
     records, damaged = scan(results_dir)
+    partial: list[dict] = []  # columns still running: the views count their complete blocks
     for folder in join_dirs:
         extra, extra_damaged = scan(folder)
         joined, waiting = complete_columns(records, extra, reference, missing_rate)
         records, damaged = records + joined, damaged + extra_damaged
+        partial += [r for r in extra if (r.get("method"), r.get("preset")) in waiting]
         for (method, preset), (have, want) in sorted(waiting.items()):
             log(f"knewimp.report.tables: {method}/{preset} in {folder}: {have} of {want} cells ok, "
                 f"joins the tables when complete")
@@ -130,9 +133,12 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
     rank_results = compute_ranks(kept) if kept else []
     (out / "ranks.md").write_text(render_ranks_markdown(rank_results, labels, missing_rate), encoding="utf-8")
     _write_csv(out / "ranks.csv", RANK_CSV_FIELDS, rank_rows(rank_results, labels))
-    claims = compute_claims(kept, ref)
+    view_records = select_records(records + partial, missing_rate, include_quick).kept if partial else kept
+    claims = compute_claims(view_records, ref)
     (out / "claims.md").write_text(render_claims_markdown(claims, labels, ref, missing_rate), encoding="utf-8")
-    (out / "headline.md").write_text(render_headline(claims, labels, kept), encoding="utf-8")
+    sts = standings(view_records, ref)
+    (out / "headline.md").write_text(render_headline(sts, kept), encoding="utf-8")
+    (out / "views.md").write_text(render_views(sts, missing_rate), encoding="utf-8")
     _write_csv(out / "claims.csv", CLAIM_CSV_FIELDS, claim_rows(claims, labels))
     (out / "failed.md").write_text(render_failed(sel, labels, damaged), encoding="utf-8")
 
@@ -147,6 +153,8 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
     (out / "index.md").write_text(
         render_index(sel, records, written, ref, labels, fig_paths, fig_notes, out), encoding="utf-8")
     n_failed = sum(r["status"] != "ok" for r in kept)
+    dirty = sum(from_uncommitted_code(r.get("git_commit")) for r in records)
+    log(f"knewimp.report.tables: {dirty} of {len(records)} records came from uncommitted code (a -dirty commit)")
     log(f"knewimp.report.tables: {len(records)} records loaded, {len(kept)} used ({n_failed} failed), "
         f"{len(written)} tables -> {out}" + (f", {len(fig_paths)} figures -> {fig_dir}" if figures else ""))
     return dict(out=out, n_loaded=len(records), n_used=len(kept), n_failed=n_failed, tables=written,
