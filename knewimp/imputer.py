@@ -30,6 +30,12 @@ Options for the paper's own experiments (all off by default, and then without an
 ``score_fit`` replaces the mask-free joint DSM by a masked one ("Joint off" of Table 2, see
 knewimp.score.SCORE_FITS); ``record_every`` records the flow every k particle steps through
 ``callback`` (the convergence figures F.4-F.6).
+
+Scaling past ~10,000 rows (off by default): ``approx`` replaces the exact O(n^2 d) RBF kernel sums of
+each particle step by an O(n) approximation (knewimp.scalable_kernels, where the math is stated):
+"knn" keeps each particle's ``approx_size`` nearest particles (lists refreshed every
+``approx_refresh`` steps), "minibatch" an unbiased estimate from ``approx_size`` random particles
+per step, drawn from the imputer's torch generator.
 """
 from __future__ import annotations
 
@@ -43,6 +49,7 @@ import torch
 from knewimp.base import BaseImputer, ImputationError, resolve_device
 from knewimp.kernels import KERNELS, make_direction
 from knewimp.progress import Progress
+from knewimp.scalable_kernels import APPROXIMATIONS, make_approx_direction
 from knewimp.score import SCORE_FITS, EnergyMLP, fit_score
 
 INTEGRATORS = ("adam", "euler")
@@ -101,7 +108,8 @@ class KnewImputer(BaseImputer):
     #: at their defaults they change nothing, and naming them there would change the identity
     #: (and so the record file) of every KnewImp cell recorded before they existed. Presets that
     #: use them name them.
-    config_optional = ("kernel", "score_fit", "record_every", "callback")
+    config_optional = ("kernel", "score_fit", "record_every", "callback", "approx", "approx_size",
+                       "approx_refresh")
 
     def __init__(self, bandwidth: float = 0.5, entropy_weight: float = 10.0, n_outer: int = 2,
                  score_epochs: int = 200, n_steps: int = 500, step_size: float = 0.1,
@@ -109,7 +117,8 @@ class KnewImputer(BaseImputer):
                  integrator: str = "adam", dtype: str = "float64", block_size: int | None = None,
                  random_state: int | None = None, device: str = "auto", standardize: bool = True,
                  num_threads: int | None = 1, kernel: str = "rbf", score_fit: str = "joint",
-                 record_every: int | None = None, callback=None):
+                 record_every: int | None = None, callback=None, approx: str | None = None,
+                 approx_size: int = 64, approx_refresh: int = 25):
         super().__init__(random_state=random_state, device=device)
         self.bandwidth = bandwidth
         self.entropy_weight = entropy_weight
@@ -129,6 +138,9 @@ class KnewImputer(BaseImputer):
         self.score_fit = score_fit
         self.record_every = record_every
         self.callback = callback
+        self.approx = approx
+        self.approx_size = approx_size
+        self.approx_refresh = approx_refresh
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -170,6 +182,19 @@ class KnewImputer(BaseImputer):
             raise ValueError(f"record_every must be None or a positive integer; got {k!r}")
         if self.callback is not None and not callable(self.callback):
             raise ValueError(f"callback must be None or callable; got {self.callback!r}")
+        self._validate_approx()
+
+    def _validate_approx(self) -> None:
+        if self.approx is None:
+            return
+        if self.approx not in APPROXIMATIONS:
+            raise ValueError(f"approx must be None or one of {', '.join(APPROXIMATIONS)}; got {self.approx!r}")
+        if self.kernel != "rbf":
+            raise ValueError(f"approx={self.approx!r} approximates the rbf kernel only; got kernel={self.kernel!r}")
+        for name in ("approx_size", "approx_refresh"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
     # ------------------------------------------------------------------ helpers
     def _initial_fill(self, X: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -227,7 +252,11 @@ class KnewImputer(BaseImputer):
         # Only rows with a missing entry move; the flow is computed for those rows alone.
         rows = torch.as_tensor(np.flatnonzero(mask.any(axis=1)), device=device)
         observed_r = ~torch.as_tensor(mask, device=device).index_select(0, rows)
-        direction = make_direction(self.kernel, self.bandwidth, self.entropy_weight, self.block_size)
+        if self.approx is None:
+            direction = make_direction(self.kernel, self.bandwidth, self.entropy_weight, self.block_size)
+        else:
+            direction = make_approx_direction(self.approx, self.bandwidth, self.entropy_weight, int(self.approx_size),
+                                              int(self.approx_refresh), gen, self.block_size)
         score_kw = {}
         if self.score_fit != "joint":
             score_kw = dict(score_fit=self.score_fit, observed=~torch.as_tensor(mask, device=device),
