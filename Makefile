@@ -16,6 +16,9 @@
 #   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
+#   make scale       every method against the number of rows (1k..50k rows of diamonds, 3 seeds, a time cap
+#                    per cell; resumable), then tables
+#   make bench-scale KnewImp's O(n) kernel against the exact one (accuracy, time per step, 50k rows)
 #   make runtime     runtime against N and D (scripts/bench_runtime.py, resumable), then tables
 #   make bench-diffusion CSDI-T and MissDiff presets timed and scored on pk, bt, cbv, cc, with full runs of
 #                    `published` on pk and bt (scripts/bench_diffusion.py; about an hour of one core per method,
@@ -51,7 +54,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test test-slurm reproduce faithful paper_text new_baselines scaling-observed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
+.PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines scaling-observed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -116,6 +119,14 @@ convergence: $(STAMP)
 toys: $(STAMP)
 	$(RUN) -m experiment=toys $(LAUNCH) $(DEADLINE)
 	test -f results/toys/points.npz || $(PY) scripts/toys_points.py --out results/toys/points.npz
+	$(MAKE) tables
+
+scale: $(STAMP)
+	$(RUN) -m experiment=scale $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables
+
+bench-scale: $(STAMP)
+	$(PY) scripts/bench_scale.py --out results/bench/scale_knewimp.json
 	$(MAKE) tables
 
 runtime: $(STAMP)

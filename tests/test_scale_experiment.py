@@ -1,0 +1,92 @@
+"""The scaling experiment: large packaged tables (digest-checked), nested row subsamples, the time
+cap recorded as a result, peak memory in the records, and the report's fit and sentence."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from knewimp.harness.cell import run_cell
+from knewimp.harness.identity import cell_identity
+from knewimp.harness.sweep import _compose, expected_cells
+from knewimp.harness.validate import UserError
+from knewimp.protocol import datasets
+from knewimp.protocol.cell_input import make_cell_input, subsample_rows
+from knewimp.report.experiments import scale
+
+
+@pytest.mark.parametrize("name", ["diamonds", "budgetfood"])
+def test_a_large_table_loads_digest_checked_with_its_numerical_columns(name):
+    X = datasets.load_dataset(name)
+    assert X.shape == datasets.LARGE_SPECS[name].shape == datasets.dataset_shape(name)
+    assert np.isfinite(X).all() and (X.std(axis=0) > 0).all()
+
+
+def test_a_changed_packaged_file_is_refused(monkeypatch):
+    spec = dataclasses.replace(datasets.LARGE_SPECS["budgetfood"], sha256="0" * 64)
+    monkeypatch.setitem(datasets.LARGE_SPECS, "budgetfood", spec)
+    with pytest.raises(datasets.DataError, match="SHA-256 6a6a614d71ab3c38"):
+        datasets.load_dataset("budgetfood")
+
+
+def test_row_subsamples_are_fixed_per_seed_nested_and_bounded():
+    X = np.arange(1000.0).reshape(500, 2)
+    small, large = subsample_rows(X, 50, 1), subsample_rows(X, 200, 1)
+    assert np.array_equal(small, subsample_rows(X, 50, 1)) and not np.array_equal(small, subsample_rows(X, 50, 2))
+    assert set(small[:, 0]) <= set(large[:, 0])
+    assert subsample_rows(X, None, 0) is X
+    with pytest.raises(ValueError, match="n_rows=501: must be between 1 and the dataset's 500 rows"):
+        subsample_rows(X, 501, 0)
+    Xs, mask = make_cell_input("budgetfood", "mcar", 0.3, 0, n_rows=400)
+    assert Xs.shape == mask.shape == (400, 5) and abs(mask.mean() - 0.3) < 0.05
+
+
+def test_the_scale_keys_are_identity_only_when_set():
+    plain = cell_identity(_compose(["dataset=bt", "method=mean/published"]))
+    assert plain["protocol"] == {}
+    capped = cell_identity(_compose(["dataset=bt", "method=mean/published", "time_cap_s=5"]))
+    assert capped == plain, "the cap decides whether a cell finishes, not its result"
+    sub = cell_identity(_compose(["dataset=diamonds", "method=mean/published", "n_rows=1000", "wass_row_sample=300"]))
+    assert sub["protocol"] == {"n_rows": 1000, "wass_row_sample": 300}
+    assert len(expected_cells("scale")) == 6 * 3 * 12
+
+
+@pytest.mark.parametrize("override, message", [("n_rows=1", "n_rows=1: must be an integer >= 2"),
+                                               ("time_cap_s=0", "time_cap_s=0: must be a number of seconds > 0")])
+def test_a_bad_scale_key_is_refused_before_anything_runs(tmp_path, override, message):
+    with pytest.raises(UserError, match=message):
+        run_cell(_compose(["dataset=bt", "method=mean/published", override, f"results_dir={tmp_path}"]))
+
+
+def test_a_fit_past_the_cap_is_recorded_failed_time_cap(tmp_path):
+    rec = run_cell(_compose(["dataset=budgetfood", "n_rows=300", "method=knewimp/quick", "time_cap_s=0.2",
+                             f"results_dir={tmp_path}", "device=cpu"]))
+    assert rec["status"] == "failed" and rec["error"].startswith("time cap") and rec["time_cap_s"] == 0.2
+    assert rec["n"] == 300 and rec["mae"] is None
+
+
+def test_a_subsampled_cell_records_memory_and_cpu_time(tmp_path):
+    rec = run_cell(_compose(["dataset=diamonds", "n_rows=500", "wass_row_sample=100", "method=mean/published",
+                             f"results_dir={tmp_path}"]))
+    assert rec["status"] == "ok" and (rec["n"], rec["d"]) == (500, 7)
+    assert rec["wass_method"].endswith(" rows") and " on 100 of " in rec["wass_method"]
+    assert rec["peak_rss_mb"] >= rec["rss_before_fit_mb"] > 0 and rec["fit_cpu_seconds"] >= 0
+
+
+def _rec(method, n, seconds, status="ok", error=None):
+    return dict(method=method, preset="p", n=n, status=status, error=error, fit_cpu_seconds=seconds,
+                fit_seconds=seconds, peak_rss_mb=100.0 + n / 10, mae=0.5 if status == "ok" else None, time_cap_s=60)
+
+
+def test_the_report_fits_the_exponent_and_says_who_is_usable_at_the_largest_n(tmp_path):
+    recs = [_rec("mean", n, 1e-4 * n) for n in (1000, 2000, 4000)]
+    recs += [_rec("tdm", n, 1e-6 * n**2) for n in (1000, 2000)] + [_rec("tdm", 4000, None, "failed", "time cap: past")]
+    rows = scale.summarise(recs)
+    assert scale.fit_exponent([r["n"] for r in rows["mean/p"]], [r["cpu_seconds"] for r in rows["mean/p"]]) == \
+        pytest.approx(1.0)
+    assert scale.fit_exponent([1000, 2000], [1.0, 4.0]) == pytest.approx(2.0)
+    sentence = scale.usable_sentence(rows, recs)
+    assert sentence.startswith("At n = 4,000 rows") and "`mean/p` finished every recorded seed within the 60 s cap" in sentence
+    assert "`tdm/p` ran past the cap" in sentence
+    markdown, _ = scale.scale_table(rows, recs)
+    assert "| `tdm/p` | 2.00 | 4,000 | 0 / 1 / 0 |" in markdown
+    assert scale.scale_figure(rows, tmp_path / "scale.png").stat().st_size > 0
