@@ -29,7 +29,7 @@ def _compose(overrides):
 
 
 def test_the_vocabulary_matches_the_config_files():
-    assert valid_choices("dataset") == sorted(vocab.DATASETS + vocab.TOY_DATASETS)
+    assert valid_choices("dataset") == sorted(vocab.DATASETS + vocab.TOY_DATASETS + vocab.LARGE_DATASETS)
     assert valid_choices("mechanism") == sorted(vocab.MECHANISMS)
     assert set(METHODS) <= set(vocab.METHOD_ORDER)
 

@@ -47,7 +47,7 @@ def test_the_scale_keys_are_identity_only_when_set():
     assert capped == plain, "the cap decides whether a cell finishes, not its result"
     sub = cell_identity(_compose(["dataset=diamonds", "method=mean/published", "n_rows=1000", "wass_row_sample=300"]))
     assert sub["protocol"] == {"n_rows": 1000, "wass_row_sample": 300}
-    assert len(expected_cells("scale")) == 6 * 3 * 12
+    assert len(expected_cells("scale")) == 6 * 3 * 13
 
 
 @pytest.mark.parametrize("override, message", [("n_rows=1", "n_rows=1: must be an integer >= 2"),
