@@ -125,8 +125,13 @@ scale: $(STAMP)
 	$(RUN) -m experiment=scale $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables
 
+SCALE_OUT := results/bench/scale_knewimp
 bench-scale: $(STAMP)
-	$(PY) scripts/bench_scale.py --out results/bench/scale_knewimp.json
+	$(PY) scripts/bench_scale.py --timing 50000 10 --out $(SCALE_OUT)_timing.json
+	$(PY) scripts/bench_scale.py --timing 50000 10 --dtypes float32 --k 32 --refresh 50 --minibatch 256 \
+		--out $(SCALE_OUT)_timing2.json
+	$(PY) scripts/bench_scale.py --accuracy cc --seeds 0,1 --out $(SCALE_OUT)_cc.json
+	$(PY) scripts/bench_scale.py --accuracy diamonds:5000 --epochs 50 --steps 50 --seeds 0,1,2 --out $(SCALE_OUT)_diamonds.json
 	$(MAKE) tables
 
 runtime: $(STAMP)

@@ -52,7 +52,7 @@ from knewimp.scalable_kernels import KNNDirection, MinibatchDirection  # noqa: E
 from knewimp.score import EnergyMLP, fit_score  # noqa: E402
 
 EXACT = "knewimp/paper"
-DEFAULT_VARIANTS = ("knewimp/scalable", "knewimp/scalable+dtype=float64")
+DEFAULT_VARIANTS = ("knewimp/scalable", "knewimp/scalable_fast", "knewimp/scalable+dtype=float64")
 PAPER = dict(n_outer=2, score_epochs=200, n_steps=500)
 
 

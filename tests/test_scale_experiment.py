@@ -90,3 +90,18 @@ def test_the_report_fits_the_exponent_and_says_who_is_usable_at_the_largest_n(tm
     markdown, _ = scale.scale_table(rows, recs)
     assert "| `tdm/p` | 2.00 | 4,000 | 0 / 1 / 0 |" in markdown
     assert scale.scale_figure(rows, tmp_path / "scale.png").stat().st_size > 0
+
+
+def test_the_bench_table_gives_ratios_to_the_exact_kernel_of_the_same_run():
+    cell = dict(kind="accuracy", dataset="cc", n=100, d=3, mechanism="mar", seed=0, n_outer=2, score_epochs=200,
+                n_steps=500, cpu_seconds=10.0, loadavg_before=1.0)
+    step = dict(kind="timing", n=50000, d=10, dtype="float32", cpu_dsm_epoch=1.0, cpu_score_eval=0.1,
+                cpu_full_run_estimate=600.0, loadavg_before=1.0)
+    entries = [dict(cell, variant="knewimp/paper", mae=0.5, wass=0.4, file="a"),
+               dict(cell, variant="knewimp/scalable", mae=0.51, wass=0.38, cpu_seconds=5.0, file="a"),
+               dict(step, variant="exact", cpu_step=10.0, cpu_direction=9.9, file="b"),
+               dict(step, variant="knn", cpu_step=0.5, cpu_direction=0.4, file="b")]
+    markdown, rows = scale.bench_table({"host": {"cpus": 2}, "entries": entries})
+    assert "| `knewimp/scalable` | 0.510 | 0.380 | 1.020 | 0.950 | 5.0 | 0.50 |" in markdown
+    assert "| 50,000 x 10 | float32 | knn | 0.500 | 0.400 | 1.000 | 10.0 | 20.0x faster |" in markdown
+    assert len({tuple(r) for r in rows}) == 1, "one CSV header for both kinds of row"
