@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
-    data = json.loads(out.read_text()) if out.is_file() else {"entries": []}
+    data = json.loads(out.read_text()) if out.is_file() else {"kind": "bench_scale", "entries": []}
     data["host"] = host_description()
 
     def save(entry: dict) -> None:

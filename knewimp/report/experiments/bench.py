@@ -247,6 +247,8 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
     paper = json.loads(Path(paper_path).read_text()) if paper_path is not None else None
     for path in sorted(bench_dir.glob("*.json")):
         data = json.loads(path.read_text())
+        if data.get("kind") == "bench_scale":  # scripts/bench_scale.py: rendered by experiments.scale
+            continue
         if data.get("kind") == "bench_knewimp":
             target, text = tables / f"bench_{path.stem}.md", knewimp_speed_table(data)
         elif data.get("kind") == "bench_speedup":
