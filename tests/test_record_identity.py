@@ -46,7 +46,8 @@ def test_every_committed_record_is_found_from_the_configs(composed):
         varied = tuple(sorted(_override(k, v) for k, v in rec["params"].items() if base.get(k, object()) != v))
         params = composed(rec["method"], rec["preset"], varied)
         identity = dict(dataset=rec["dataset"], mechanism=rec["mechanism"], missing_rate=rec["missing_rate"],
-                        seed=rec["seed"], method=rec["method"], preset=rec["preset"], params=params)
+                        seed=rec["seed"], method=rec["method"], preset=rec["preset"], params=params,
+                        protocol=rec.get("protocol") or {})  # config keys off their defaults (e.g. n_rows)
         if params != rec["params"] or cell_id(**identity) != path.stem or rec["cell_id"] != path.stem:
             lost.append(path.relative_to(ROOT).as_posix())
     assert not lost, f"{len(lost)} committed records no longer match their cell: {lost[:5]}"
