@@ -10,7 +10,7 @@ import hashlib
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from knewimp.protocol.amputation import ampute
+from knewimp.protocol.amputation import MaskError, ampute
 from knewimp.protocol.datasets import load_dataset
 
 
@@ -22,9 +22,13 @@ def standardise(X: np.ndarray) -> np.ndarray:
 
 def make_cell_input(dataset: str, mechanism: str, missing_rate: float, seed: int, data_dir=None,
                     download: bool | None = None, mechanism_options: dict | None = None):
-    """(complete standardised matrix, mask) of a cell; True in the mask marks a missing entry."""
+    """(complete standardised matrix, mask) of a cell; True in the mask marks a missing entry.
+    A mask that cannot be drawn as asked raises :class:`MaskError` naming the dataset and seed too."""
     X = standardise(load_dataset(dataset, data_dir=data_dir, download=download))
-    mask = ampute(X, mechanism, missing_rate, np.random.default_rng(seed), **(mechanism_options or {}))
+    try:
+        mask = ampute(X, mechanism, missing_rate, np.random.default_rng(seed), **(mechanism_options or {}))
+    except MaskError as exc:
+        raise MaskError(f"dataset={dataset} seed={seed} {exc}") from None
     return X, mask
 
 
