@@ -148,3 +148,11 @@ def test_status_of_a_fresh_folder_estimates_every_column_from_the_prior(tmp_path
     report, _ = grid_status("quick", tmp_path / "fresh", prior=(recs, line))
     assert "0 of 36 cells ok" in report and "no record to estimate from" not in report
     assert "| mean | 0 | 0 | 18 | 0.00 | 0.50 |" in report  # 18 cells at 99 s + 1 s overhead
+
+
+def test_the_masks_table_shows_realised_rates_empty_rows_and_refusals():
+    entries = [dict(dataset="bt", mechanism="mar", rate=0.8, seed=s, refused=None, realised=0.4, empty_rows=0.0,
+                    min_observed_in_a_column=27) for s in range(2)]
+    entries.append(dict(dataset="bt", mechanism="mar", rate=0.8, seed=2, refused="MaskError: ..."))
+    text = rates.masks_table(entries)
+    assert "| mar | 80% | 40% · 0.0% (refused 1) | -- |" in text and text.rstrip().endswith("| 27 |")

@@ -200,7 +200,7 @@ def _runner(experiment: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default="reproduce")
-    ap.add_argument("--results-dir", default="results")
+    ap.add_argument("--results-dir", default=None, help="records folder (default: the experiment's results_dir)")
     ap.add_argument("--write", default=None, help="also write the report to this Markdown file")
     ap.add_argument("--jobs", type=int, default=2, help="parallel cells, for the wall-time estimate (default 2)")
     ap.add_argument("--prior", default="results", help="also estimate from the records under this folder and its "
@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     experiments = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
     if args.experiment not in experiments:
         ap.error(f"unknown experiment {args.experiment!r}; valid choices: {', '.join(experiments)}")
+    if args.results_dir is None:
+        args.results_dir = str(experiment_config(args.experiment).get("results_dir") or "results")
     prior = prior_records(args.prior, exclude=args.results_dir) if args.prior and Path(args.prior).is_dir() else None
     report, _ = grid_status(args.experiment, args.results_dir, args.jobs, prior)
     print(report)

@@ -14,6 +14,7 @@ at 30% has no 30% point here.
   median advantage over the column mean at each rate.
 - One figure per mechanism: MAE and WASS against the rate, one panel per dataset, seed bands
   (mean ± sample std), the paper's printed means as hollow markers.
+- The cells' masks at every rate (``<results>/rates/masks.json``, ``scripts/rates_masks.py``).
 """
 from __future__ import annotations
 
@@ -298,7 +299,7 @@ def overview(summ: dict, rows: list[dict], vsum: list[dict], sentences: list[str
             for c in cols:
                 lines.append(f"| {_label(c)} | " + " | ".join(f"{ranks[c][r]:.2f}" for r in rs) + " |")
             lines.append("")
-    if vsum:
+    if any(s["compared"] for s in vsum):
         lines += ["## Against the printed Tables G.1-G.8 (cells per rate and column; details: "
                   "`experiments_rates_tables_g.md`)", "",
                   "| rate | paper | ours | metric | printed | compared | reproduced | within 10% | ours lower | ours "
@@ -310,11 +311,11 @@ def overview(summ: dict, rows: list[dict], vsum: list[dict], sentences: list[str
             lines.append(f"| {s['missing_rate']:.0%} | {s['paper_method']} | {s['ours_method']}/{s['ours_preset']} | "
                          f"{s['metric'].upper()} | {s['printed']} | {s['compared']} | {s['reproduced']} | "
                          f"{s['within_10']} | {s['ours_lower']} | {s['ours_higher']} | {rel} | {s['closer_to_colmean']} |")
-        not_run = sorted({f"{s['paper_method']} ({s['ours_method']}/{s['ours_preset']})" for s in vsum
-                          if not any(t["compared"] for t in vsum if t["paper_method"] == s["paper_method"])})
-        if not_run:
-            lines += ["", f"No compared cell yet: {', '.join(not_run)}."]
         lines.append("")
+    not_run = sorted({f"{s['paper_method']} ({s['ours_method']}/{s['ours_preset']})" for s in vsum
+                      if not any(t["compared"] for t in vsum if t["paper_method"] == s["paper_method"])})
+    if not_run:
+        lines += [f"No printed cell of Tables G.1-G.8 compared yet: {', '.join(not_run)}.", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -334,7 +335,7 @@ def plot(summ: dict, cells: dict, mech: str, path: Path) -> Path | None:
     """MAE and WASS against the rate, one panel per dataset; ours: line and seed band; paper: hollow markers."""
     plt = _plt()
     rates = _rates_present(summ)
-    if not rates:
+    if not any(k[3] == mech for k in summ):  # no record under this mechanism: nothing of ours to draw
         return None
     fig, axes = plt.subplots(len(METRICS), len(DATASETS), figsize=(2.6 * len(DATASETS), 2.5 * len(METRICS)),
                              squeeze=False)
@@ -361,6 +362,7 @@ def plot(summ: dict, cells: dict, mech: str, path: Path) -> Path | None:
                         ax.plot([r for r, _ in sorted(pp)], [v for _, v in sorted(pp)], "o", mfc="none", color=color,
                                 ms=4, mew=0.8, ls="")
                 if i == 0:
+                    ax.set_yscale("log")  # a column far above the others (MIRACLE's printed IS, PK) must not flatten them
                     ax.set_title(f"{ds.upper()}", fontsize=9)
                     ax.tick_params(labelsize=7)
                     ax.set_xticks([0.1, 0.3, 0.5, 0.7])
@@ -370,13 +372,42 @@ def plot(summ: dict, cells: dict, mech: str, path: Path) -> Path | None:
         handles.append(plt.Line2D([], [], color=color, marker="o", ms=3, label=f"{m}/{p}"))
     handles.append(plt.Line2D([], [], color="k", marker="o", mfc="none", ls="", label="paper's printed mean"))
     fig.legend(handles=handles, loc="lower center", ncol=6, frameon=False, fontsize=7)
-    fig.suptitle(f"{mech.upper()}: error against the missing rate (ours: mean ± seed std; hollow: the paper's "
-                 "Tables 1 / F.2 / G)", fontsize=10)
+    fig.suptitle(f"{mech.upper()}: error against the missing rate, log scale (ours: mean ± seed std; hollow: the "
+                 "paper's Tables 1 / F.2 / G)", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def masks_table(entries: list[dict]) -> str:
+    """``scripts/rates_masks.py``'s draws: per mechanism and asked rate, each dataset's realised rate and
+    share of rows with no observed entry (means over seeds), and the masks refused."""
+    groups = defaultdict(list)
+    for e in entries:
+        groups[(e["mechanism"], e["rate"], e["dataset"])].append(e)
+    mechs = list(dict.fromkeys(e["mechanism"] for e in entries))
+    asked = sorted({e["rate"] for e in entries})
+    lines = ["# The cells' masks at every rate", "",
+             "Each cell: realised missing rate · share of rows with no observed entry (means over the seeds), from "
+             "the masks the harness draws (`python scripts/rates_masks.py`); `refused k`: masks that cannot be "
+             "drawn as asked (`MaskError`, never thinned). Written by `python -m knewimp.report.build`.", "",
+             "| mechanism | asked | " + " | ".join(d.upper() for d in DATASETS) + " | fewest observed in a column |",
+             "|---|---|" + "---|" * len(DATASETS) + "---|"]
+    for mech in mechs:
+        for rate in asked:
+            cells, fewest = [], []
+            for ds in DATASETS:
+                es = groups.get((mech, rate, ds), [])
+                ok = [e for e in es if not e["refused"]]
+                refused = len(es) - len(ok)
+                text = "--" if not ok else (f"{statistics.fmean(e['realised'] for e in ok):.0%} · "
+                                            f"{statistics.fmean(e['empty_rows'] for e in ok):.1%}")
+                cells.append(text + (f" (refused {refused})" if refused else ""))
+                fewest += [e["min_observed_in_a_column"] for e in ok]
+            lines.append(f"| {mech} | {rate:.0%} | " + " | ".join(cells) + f" | {min(fewest) if fewest else '--'} |")
+    return "\n".join(lines) + "\n"
 
 
 def build(records: list[dict], paper: dict | None, out: Path) -> list[Path]:
@@ -411,8 +442,14 @@ def build(records: list[dict], paper: dict | None, out: Path) -> list[Path]:
 
 def report(results_dir: Path, out: Path, log=print) -> list[Path]:
     results_dir = Path(results_dir)
+    written = []
+    masks = results_dir / RATES_DIR / "masks.json"
+    if masks.is_file():
+        entries = json.loads(masks.read_text())["entries"]
+        written = _write_table(Path(out), "experiments_rates_masks", masks_table(entries),
+                               [{k: v for k, v in e.items()} for e in entries])
     if not (results_dir / RATES_DIR / "runs").is_dir() or not load_records(results_dir / RATES_DIR):
-        return []
+        return written
     path = paper_cmp.resolve_paper_path()
     paper = json.loads(Path(path).read_text()) if path else None
-    return build(gather(results_dir), paper, Path(out))
+    return written + build(gather(results_dir), paper, Path(out))
