@@ -23,6 +23,12 @@ RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 MECHANISMS = {"mcar": {}, "mar": {"p_obs": 0.5}, "mnar": {"p_params": 0.5}, "mnar_self": {}}
 
 
+def _dumps(entries: list[dict]) -> str:
+    """The file's text: one entry per line (small, and a changed mask shows as a changed line)."""
+    body = ",\n".join(json.dumps(e, separators=(",", ":")) for e in entries)
+    return '{"kind": "rates_masks", "entries": [\n' + body + "\n]}\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="results/rates/masks.json")
@@ -46,7 +52,7 @@ def main(argv=None) -> int:
         print(f"{ds}: done", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"kind": "rates_masks", "entries": entries}, indent=1) + "\n")
+    out.write_text(_dumps(entries))
     print(f"wrote {out}")
     return 0
 
