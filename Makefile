@@ -14,6 +14,8 @@
 #   make ablation-ner-joint  KnewImp's NER x Joint ablation (paper Table 2 / F.4), 360 cells
 #   make kernels     KnewImp with the five other kernels (paper Table F.6), 600 cells
 #   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells
+#   make rates       the paper view at 10/20/40/50% missing (Tables G.1-G.8), 5,280 cells in RESULTS/rates
+#   make rates_high  60/70/80% missing, KnewImp and the affordable baselines, 3,240 cells in RESULTS/rates
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
 #   make scale       every method against the number of rows (1k..50k rows of diamonds, 3 seeds, a time cap
@@ -54,7 +56,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines scaling-observed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
+.PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines scaling-observed rates rates_high quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -90,6 +92,14 @@ new_baselines: $(STAMP)
 scaling-observed: $(STAMP)
 	$(RUN) -m experiment=scaling_observed $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables
+
+rates: $(STAMP)
+	$(RUN) -m experiment=rates results_dir=$(RESULTS)/rates $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables RESULTS=$(RESULTS)
+
+rates_high: $(STAMP)
+	$(RUN) -m experiment=rates_high results_dir=$(RESULTS)/rates $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 quick: $(STAMP)
 	$(RUN) -m experiment=quick $(LAUNCH)

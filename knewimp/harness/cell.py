@@ -24,6 +24,7 @@ from knewimp.harness.provenance import code_changed, git_commit, package_version
 from knewimp.harness.scale import TimeCap, memory_fields, reset_peak_memory, rss_mb, time_cap
 from knewimp.harness.validate import UserError, check_cell
 from knewimp.protocol import metrics
+from knewimp.protocol.amputation import MaskError
 from knewimp.protocol.cell_input import SCALINGS, make_cell_input, mask_digest
 from knewimp.protocol.datasets import DataError
 
@@ -114,11 +115,12 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
                                   identity["seed"], cfg.data_dir, cfg.download,
                                   OmegaConf.to_container(cfg.mechanism.options, resolve=True),
                                   scaling=cfg.get("scaling", SCALINGS[0]), n_rows=cfg.get("n_rows"))
-    except DataError as exc:
+    except (DataError, MaskError) as exc:
         if not in_multirun():
             raise UserError(str(exc)) from None
-        # in a sweep, one dataset's data problem fails that dataset's cells, not the sweep
-        record.update(status="failed", error=f"DataError: {exc}", mae=None, rmse=None, wass=None,
+        # in a sweep, one dataset's data problem (or a mask that cannot be drawn as asked) fails
+        # that cell before any imputation, not the sweep; its record says why
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", mae=None, rmse=None, wass=None,
                       wass_method=None, fit_seconds=0.0, device=str(cfg.device), finished_at=_now())
         records.write_record(cfg.results_dir, record)
         log.error("cell %s failed: %s", cid, record["error"])

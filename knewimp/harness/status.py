@@ -10,6 +10,7 @@ estimate of the compute left.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -25,20 +26,65 @@ MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quic
                 "new_baselines": "new_baselines",
                 "ablation_entropy": "ablation", "sensitivity": "ablation", "toys": "toys",
                 "ablation_ner_joint": "ablation-ner-joint", "kernels": "kernels",
-                "sensitivity_paper": "sensitivity-paper", "convergence": "convergence"}
+                "sensitivity_paper": "sensitivity-paper", "convergence": "convergence",
+                "rates": "rates", "rates_high": "rates_high"}
 
 
-def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tuple[str, dict]:
+def prior_records(root: str | Path, exclude: str | Path | None = None) -> tuple[list[dict], str]:
+    """Timings to estimate from beyond a grid's own records: the records of every ``runs`` folder
+    under ``root`` but ``exclude``'s, and the timed runs of the benchmark files ``root/bench/*.json``
+    (entries naming method, preset, dataset and their seconds), as (record-like dicts, a line saying so).
+    A fresh results folder then plans with the committed records' seconds per cell and dataset."""
+    root = Path(root)
+    skip = None if exclude is None else (Path(exclude) / "runs").resolve()
+    recs, folders = [], 0
+    for runs in sorted(root.glob("**/runs")):
+        if runs.is_dir() and runs.resolve() != skip:
+            good, _ = records.scan(runs.parent)
+            recs += good
+            folders += bool(good)
+    bench = []
+    for path in sorted((root / "bench").glob("*.json")):
+        try:
+            bench += list(_bench_timings(json.loads(path.read_text())))
+        except (OSError, ValueError):
+            continue
+    line = (f"Estimates also use {len(recs)} records of {folders} other folders under `{root.as_posix()}` and "
+            f"{len(bench)} timed runs of its benchmark files (a column's seconds per cell do not depend on the "
+            "folder it ran for; they do depend on the missing rate, which no estimate accounts for).")
+    return recs + bench, line
+
+
+def _bench_timings(node):
+    """Record-like dicts of a benchmark file's timed runs (any nesting; seconds = ``seconds``, else
+    training plus sampling), on the CPU unless the entry names a device."""
+    if isinstance(node, dict):
+        secs = node.get("seconds")
+        if secs is None and isinstance(node.get("train_s"), (int, float)):
+            secs = node["train_s"] + (node.get("sample_s") or 0.0)
+        if all(isinstance(node.get(k), str) for k in ("method", "preset", "dataset")) and isinstance(secs, (int, float)):
+            yield {"method": node["method"], "preset": node["preset"], "dataset": node["dataset"],
+                   "fit_seconds": float(secs), "device": node.get("device") or "cpu"}
+        for value in node.values():
+            yield from _bench_timings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _bench_timings(value)
+
+
+def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1,
+                prior: tuple[list[dict], str] | None = None) -> tuple[str, dict]:
     """Markdown report and counts {method: Counter(ok=, failed=, missing=)}.
 
     The report gives, per method, the cells ok / failed / not run, the compute spent and an
-    estimate of the compute left (``knewimp.harness.cost``, from the folder's records, and for a
-    column it has none of, from the records committed with the checkout), a
-    dataset x mechanism table of ok cells, and every failed cell with its reason."""
+    estimate of the compute left (``knewimp.harness.cost``, from the folder's records and ``prior``,
+    :func:`prior_records`; for a column it has none of, from the records committed with the checkout),
+    a dataset x mechanism table of ok cells, and every failed cell with its reason."""
     good, damaged = records.scan(results_dir)
     have = {r["cell_id"]: r for r in good}
     # a fresh folder's columns are estimated from the committed records, as a launch plans them
-    model = CostModel(list(have.values()), resolve_device("auto"), prior=committed_records())
+    model = CostModel(list(have.values()) + (list(prior[0]) if prior else []), resolve_device("auto"),
+                      prior=committed_records())
     counts: dict[str, Counter] = defaultdict(Counter)
     seconds: Counter = Counter()
     left: Counter = Counter()
@@ -119,7 +165,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tupl
     for (kind, torch_version), by_method in sorted(ran_on.items(), key=lambda kv: -sum(kv[1].values())):
         methods = ", ".join(f"{m} ({k})" for m, k in by_method.items())
         lines.append(f"| {kind} | {torch_version} | {sum(by_method.values())} | {methods} |")
-    lines += ["", "Estimates (`knewimp/harness/cost.py`): the median seconds of the method's records on the same dataset; "
+    lines += ["", *([prior[1]] if prior else []), "", "Estimates (`knewimp/harness/cost.py`): the median seconds of the method's records on the same dataset; "
               "for a dataset the method has no record on, a power law in n and d fitted to its other datasets, "
               "which can be several times off, most of all for datasets larger than any measured.",
               (f"Cells not ok are neither skipped nor excluded: {_runner(experiment)} runs them." if retry_failed else
@@ -157,16 +203,21 @@ def _runner(experiment: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default="reproduce")
-    ap.add_argument("--results-dir", default="results")
+    ap.add_argument("--results-dir", default=None, help="records folder (default: the experiment's results_dir)")
     ap.add_argument("--write", default=None, help="also write the report to this Markdown file")
     ap.add_argument("--jobs", type=int, default=2, help="parallel cells, for the wall-time estimate (default 2)")
+    ap.add_argument("--prior", default="results", help="also estimate from the records under this folder and its "
+                    "bench/*.json timings (default: results, the committed records; '' for none)")
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
     experiments = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
     if args.experiment not in experiments:
         ap.error(f"unknown experiment {args.experiment!r}; valid choices: {', '.join(experiments)}")
-    report, _ = grid_status(args.experiment, args.results_dir, args.jobs)
+    if args.results_dir is None:
+        args.results_dir = str(experiment_config(args.experiment).get("results_dir") or "results")
+    prior = prior_records(args.prior, exclude=args.results_dir) if args.prior and Path(args.prior).is_dir() else None
+    report, _ = grid_status(args.experiment, args.results_dir, args.jobs, prior)
     print(report)
     if args.write:
         Path(args.write).parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,16 @@ calls (hyperimpute's ``simulate_nan``, ``opt='logistic'``, ``p_obs=0.5``), re-ex
 explicit :class:`numpy.random.Generator` so that a cell's seed alone decides its mask.
 
 Every function returns a boolean mask, True where the entry is MISSING.
+
+At high rates (docs/rates.md): MAR keeps ``max(int(p_obs d), 1)`` columns fully observed, so its
+realised rate is about ``rate * (d - d_obs) / d`` (about 40% when 80% is asked); MCAR and MNAR
+reach the asked rate, and rows with no observed entry become common on narrow data (d = 4 at
+80%: about 0.8^4 of the rows). Such rows are kept, as at 30%: dropping them would change the
+data a method sees and the rows WASS is computed on. What :func:`ampute` refuses instead
+(:class:`MaskError`, one line naming the values) is a mask that cannot be drawn as asked: a
+logistic rate no intercept reaches, a column left with no observed entry (nothing to impute it
+from), a mask with no missing entry (nothing to score). It never thins or redraws a mask, so every
+mask it returns is the one the seed draws.
 """
 from __future__ import annotations
 
@@ -12,6 +22,10 @@ import numpy as np
 from scipy.optimize import bisect
 
 from knewimp.vocab import MECHANISMS
+
+
+class MaskError(ValueError):
+    """The mask asked for cannot be drawn as asked; the message names mechanism, rate and why."""
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -27,7 +41,14 @@ def _logistic_weights(X_in: np.ndarray, n_out: int, rng: np.random.Generator) ->
 
 def _intercepts(Z: np.ndarray, rate: float) -> np.ndarray:
     """Per column j, the b solving mean_i sigmoid(Z_ij + b) = rate (bisection on [-50, 50])."""
-    return np.array([bisect(lambda b, z=z: _sigmoid(z + b).mean() - rate, -50.0, 50.0) for z in Z.T])
+    out = []
+    for j, z in enumerate(Z.T):
+        f = lambda b, z=z: _sigmoid(z + b).mean() - rate  # noqa: E731
+        if f(-50.0) > 0 or f(50.0) < 0:
+            raise MaskError(f"missing_rate={rate!r}: logistic column {j} reaches only "
+                            f"[{f(-50.0) + rate:.4g}, {f(50.0) + rate:.4g}] with an intercept in [-50, 50]")
+        out.append(bisect(f, -50.0, 50.0))
+    return np.array(out)
 
 
 def mcar(X: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -111,4 +132,22 @@ def ampute(X: np.ndarray, mechanism: str, rate: float, rng: np.random.Generator 
         raise ValueError("amputation needs a complete matrix (found NaN)")
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
-    return _FUNCS[mechanism](X, float(rate), rng, **options)
+    try:
+        mask = _FUNCS[mechanism](X, float(rate), rng, **options)
+    except MaskError as exc:
+        raise MaskError(f"mechanism={mechanism} {exc}") from None
+    check_drawn(mask, mechanism, rate)
+    return mask
+
+
+def check_drawn(mask: np.ndarray, mechanism: str, rate: float) -> None:
+    """Raise :class:`MaskError` if ``mask`` leaves a column with no observed entry or has no
+    missing entry: a cell on it could not be imputed or not be scored."""
+    empty = np.flatnonzero(mask.all(axis=0))
+    if empty.size:
+        raise MaskError(f"mechanism={mechanism} missing_rate={rate!r}: column(s) {', '.join(map(str, empty[:5]))} "
+                        f"of {mask.shape[1]} left with no observed entry in {mask.shape[0]} rows; the mask cannot "
+                        "be drawn as asked (it is never thinned)")
+    if not mask.any():
+        raise MaskError(f"mechanism={mechanism} missing_rate={rate!r}: no entry of the {mask.shape[0]} x "
+                        f"{mask.shape[1]} matrix drawn missing; nothing to impute or score")

@@ -20,7 +20,7 @@ import hashlib
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from knewimp.protocol.amputation import ampute
+from knewimp.protocol.amputation import MaskError, ampute
 from knewimp.protocol.datasets import load_dataset
 
 
@@ -64,12 +64,16 @@ def make_cell_input(dataset: str, mechanism: str, missing_rate: float, seed: int
                     scaling: str = SCALINGS[0], n_rows: int | None = None):
     """(standardised matrix, mask) of a cell; True in the mask marks a missing entry.
     ``scaling``: one of :data:`SCALINGS` (see the module docstring). ``n_rows`` keeps a row
-    subsample (:func:`subsample_rows`), standardised on its own."""
+    subsample (:func:`subsample_rows`), standardised on its own. A mask that cannot be drawn as
+    asked raises :class:`MaskError` naming the dataset and seed too."""
     if scaling not in SCALINGS:
         raise ValueError(f"scaling={scaling!r}: must be one of {', '.join(SCALINGS)}")
     raw = subsample_rows(load_dataset(dataset, data_dir=data_dir, download=download), n_rows, seed)
     X = standardise(raw)
-    mask = ampute(X, mechanism, missing_rate, np.random.default_rng(seed), **(mechanism_options or {}))
+    try:
+        mask = ampute(X, mechanism, missing_rate, np.random.default_rng(seed), **(mechanism_options or {}))
+    except MaskError as exc:
+        raise MaskError(f"dataset={dataset} seed={seed} {exc}") from None
     if scaling == "observed":
         X = standardise_observed(raw, mask)
     return X, mask

@@ -268,19 +268,21 @@ def verdict(paper_value: float | None, paper_std: float | None, ours: Sequence[f
 
 
 def compare(records: Iterable[dict], paper: dict, paper_n: int = 5,
-            rates: Iterable[float] | None = None) -> tuple[list[dict], list[str]]:
+            rates: Iterable[float] | None = None,
+            method_map: Sequence[MethodMap] = METHOD_MAP) -> tuple[list[dict], list[str]]:
     """The comparison rows (fields ``CSV_FIELDS``) and warnings about the records.
 
     ``rates``: missing rates to report; default the main rate (30%) plus every other printed rate
-    that has at least one record of ours.
+    that has at least one record of ours. ``method_map``: which (method, preset) of ours reads
+    each paper method (another experiment's view, e.g. the rates experiment's `paper` presets).
     """
     groups, warnings = _group_records(records)
-    cells = paper_cells(paper)
+    cells = paper_cells(paper, {m.paper for m in method_map})
     have_rates = {k[2] for k in groups}
     rates = ({MAIN_RATE} | (have_rates & {k[0] for k in cells})) if rates is None else {round(r, 6) for r in rates}
     rows = []
     for rate in sorted(rates):
-        for mm in METHOD_MAP:
+        for mm in method_map:
             for mech in MECHANISMS:
                 for ds in DATASETS:
                     for metric in METRICS:
