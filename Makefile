@@ -14,6 +14,8 @@
 #   make ablation-ner-joint  KnewImp's NER x Joint ablation (paper Table 2 / F.4), 360 cells
 #   make kernels     KnewImp with the five other kernels (paper Table F.6), 600 cells
 #   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells
+#   make downstream  SVM / SVR trained on the grid's seed-0 imputations (paper Tables F.8 / F.9), 198 cells
+#                    in $(RESULTS)/downstream, each checked against the grid's record in $(RESULTS)
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
 #   make runtime     runtime against N and D (scripts/bench_runtime.py, resumable), then tables
@@ -51,7 +53,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test test-slurm reproduce faithful paper_text new_baselines scaling-observed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
+.PHONY: install test test-slurm reproduce faithful paper_text new_baselines scaling-observed downstream quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -96,6 +98,11 @@ ablation: $(STAMP)
 	$(RUN) -m experiment=ablation_entropy $(LAUNCH) $(DEADLINE)
 	$(RUN) -m experiment=sensitivity $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables
+
+downstream: $(STAMP)
+	$(RUN) -m experiment=downstream results_dir=$(RESULTS)/downstream \
+		'downstream_reference=[$(RESULTS),$(RESULTS)/new_baselines]' $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 ablation-ner-joint: $(STAMP)
 	$(RUN) -m experiment=ablation_ner_joint $(LAUNCH) $(DEADLINE)
