@@ -177,18 +177,24 @@ def check_method(method_cfg: DictConfig, seed: int = 0) -> None:
 
 
 def check_downstream(cfg: DictConfig) -> None:
-    """``downstream`` is a switch, allowed only on a dataset with a downstream task;
-    ``downstream_reference`` is a list of folders (or null)."""
-    from knewimp.protocol.downstream import TASKS
-
-    value = cfg.get("downstream", False)
-    check_switch("downstream", value)
-    if value and cfg.dataset.name not in TASKS:
-        raise UserError(f"downstream=true with dataset={cfg.dataset.name!r}: no downstream task; "
-                        f"valid datasets: {', '.join(TASKS)}")
+    """``downstream`` is a switch; ``downstream_reference`` a list of results folders (or null).
+    The datasets are checked by :func:`check_downstream_datasets` (a sweep composes its cells'
+    configs without their dataset)."""
+    check_switch("downstream", cfg.get("downstream", False))
     refs = cfg.get("downstream_reference")
     if refs is not None and (not OmegaConf.is_list(refs) or not all(isinstance(r, str) for r in refs)):
         raise UserError(f"downstream_reference={refs!r}: must be a list of results folders, or null")
+
+
+def check_downstream_datasets(downstream: Any, datasets: list[str]) -> None:
+    """With ``downstream=true`` every dataset must have a downstream task."""
+    from knewimp.protocol.downstream import TASKS
+
+    if downstream is True:
+        for name in datasets:
+            if name not in TASKS:
+                raise UserError(f"downstream=true with dataset={name!r}: no downstream task; "
+                                f"valid datasets: {', '.join(TASKS)}")
 
 
 def check_cell(cfg: DictConfig, results_dir: bool = True) -> None:
