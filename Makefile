@@ -16,6 +16,8 @@
 #   make sensitivity-paper   the sensitivity on cc at the paper's grid (Fig. 2), 300 cells
 #   make rates       the paper view at 10/20/40/50% missing (Tables G.1-G.8), 5,280 cells in RESULTS/rates
 #   make rates_high  60/70/80% missing, KnewImp and the affordable baselines, 3,240 cells in RESULTS/rates
+#   make downstream  SVM / SVR trained on the grid's seed-0 imputations (paper Tables F.8 / F.9), 198 cells
+#                    in $(RESULTS)/downstream, each checked against the grid's record in $(RESULTS)
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
 #   make scale       every method against the number of rows (1k..50k rows of diamonds, 3 seeds, a time cap
@@ -56,7 +58,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines scaling-observed rates rates_high quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
+.PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines scaling-observed rates rates_high downstream quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -109,6 +111,11 @@ ablation: $(STAMP)
 	$(RUN) -m experiment=ablation_entropy $(LAUNCH) $(DEADLINE)
 	$(RUN) -m experiment=sensitivity $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables
+
+downstream: $(STAMP)
+	$(RUN) -m experiment=downstream results_dir=$(RESULTS)/downstream \
+		'downstream_reference=[$(RESULTS),$(RESULTS)/new_baselines]' $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 ablation-ner-joint: $(STAMP)
 	$(RUN) -m experiment=ablation_ner_joint $(LAUNCH) $(DEADLINE)

@@ -15,7 +15,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from knewimp.base import resolve_device
-from knewimp.harness import claims, records
+from knewimp.harness import claims, downstream, records
 from knewimp.harness.cost import model_for
 from knewimp.harness.deadline import hold_reason, parse_stop_at
 from knewimp.harness.methods import runtime_arguments
@@ -88,6 +88,8 @@ def _done(cfg: DictConfig, path, cid: str) -> bool:
     rec = records.read_record(path)
     if rec is None or cfg.force:
         return False
+    if cfg.get("downstream") and rec["status"] == "ok" and "downstream" not in rec:
+        return False  # an imputation record without the downstream scores this launch asks for
     if records.settled(rec, cfg):
         if rec["status"] == "ok":
             log.info("skip %s: record ok (force=true re-runs it)", cid)
@@ -132,6 +134,7 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
     log.info("cell %s: n=%d d=%d, missing %.3f", cid, X.shape[0], X.shape[1], mask.mean())
     t0 = time.perf_counter()
     try:
+        y = downstream.target_for_cell(cfg, identity["dataset"], X_miss) if cfg.get("downstream") else None
         imputer = imputer_cls(**params, **runtime_arguments(imputer_cls, params, int(cfg.seed), cfg.device,
                                                             cfg.get("threads")))
         record["device"] = _device_of(imputer)
@@ -149,6 +152,8 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
         record["wass"], record["wass_method"] = metrics.wass(X, X_hat, mask, max_rows=cfg.wass_max_rows,
                                                              row_sample=cfg.get("wass_row_sample"))
         record.update(status="ok", error=None)
+        if y is not None:
+            _add_downstream(cfg, record, X, X_hat, y)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # any failure of the method is a result: record it with its reason
@@ -163,6 +168,19 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
                  record["wass"], record["wass_method"], record["fit_seconds"], path)
     _log_external(cfg, record)
     return record
+
+
+def _add_downstream(cfg: DictConfig, record: dict[str, Any], X: np.ndarray, X_hat: np.ndarray, y) -> None:
+    """The downstream scores, and the check that this imputation is the grid's (the same mask, the
+    same MAE up to summation rounding): a different one fails the cell with both MAEs, scores kept,
+    since they would not score the imputation the tables report."""
+    record["grid_reference"] = downstream.reference_check(cfg, record)
+    record["downstream"] = downstream.scores(cfg, record["dataset"], X, X_hat, y)
+    ref = record["grid_reference"]
+    if ref is not None and not ref["same"]:
+        record.update(status="failed", error=f"imputation differs from the record in {ref['results_dir']}: "
+                                             f"MAE {record['mae']!r} there {ref['mae']!r}, mask "
+                                             f"{record['mask_digest']} there {ref['mask_digest']}")
 
 
 def _attach_trajectory_metrics(imputer, X: np.ndarray, mask: np.ndarray, wass_max_rows: int | None) -> None:

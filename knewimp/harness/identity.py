@@ -47,6 +47,9 @@ NON_RESULT_KEYS: dict[str, str] = {
     "stop_at": "whether a cell may start",
     "logger": "where a copy of the record is sent",
     "hydra": "Hydra's own settings (output folders, launcher, sweeper)",
+    "downstream": "adds the downstream scores to the record; the imputation is the same (the cell checks its MAE "
+                  "against the grid's record of the same id)",
+    "downstream_reference": "where the grid's records are looked up for that check",
     "sensitivity_point": "read only through interpolations into method.*, which params hold resolved",
     "sensitivity_points": "read only through interpolations into method.*, which params hold resolved",
     "time_cap_s": "whether a cell finishes; a capped cell's record says failed with `time cap`",

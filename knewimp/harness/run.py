@@ -41,8 +41,8 @@ from knewimp.harness.deadline import duration_seconds, launch_window, parse_stop
 from knewimp.harness.identity import cell_id
 from knewimp.harness.orphans import cell_running, watch_parent
 from knewimp.harness.sweep import DIRECT_KEYS, PREPARED, _compose, sweep_overrides, sweep_plan
-from knewimp.harness.validate import (UserError, check_cell, check_missing_rate, check_results_dir,
-                                      check_seed, one_line)
+from knewimp.harness.validate import (UserError, check_cell, check_downstream_datasets, check_missing_rate,
+                                      check_results_dir, check_seed, one_line)
 from knewimp.vocab import CONFIG_DIR
 
 #: Config groups whose choice is a file under CONFIG_DIR/<group>/ (the method's as method/preset).
@@ -191,8 +191,10 @@ def prepare(argv: list[str], now: dt.datetime | None = None) -> tuple[list[str],
     multirun = "-m" in argv or "--multirun" in argv or cfg.hydra.mode == RunMode.MULTIRUN
     if not multirun:
         check_cell(cfg)
+        check_downstream_datasets(cfg.get("downstream"), [cfg.dataset.name])
         return argv, None
     fixed, sweeps = sweep_overrides(cfg, cli=cli)
+    check_downstream_datasets(cfg.get("downstream"), sweeps.get("dataset", [cfg.dataset.name]))
     for key in DIRECT_KEYS:
         _check_direct(key, sweeps.get(key, []))
 

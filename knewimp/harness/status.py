@@ -17,7 +17,7 @@ from pathlib import Path
 
 from knewimp.base import resolve_device
 from knewimp.harness import records
-from knewimp.harness.cost import CostModel, committed_records, device_kind
+from knewimp.harness.cost import OVERHEAD_SECONDS, CostModel, Estimate, cell_seconds, committed_records, device_kind
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells, experiment_config
 from knewimp.vocab import CONFIG_DIR
@@ -27,7 +27,7 @@ MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quic
                 "ablation_entropy": "ablation", "sensitivity": "ablation", "toys": "toys",
                 "ablation_ner_joint": "ablation-ner-joint", "kernels": "kernels",
                 "sensitivity_paper": "sensitivity-paper", "convergence": "convergence",
-                "rates": "rates", "rates_high": "rates_high"}
+                "rates": "rates", "rates_high": "rates_high", "downstream": "downstream"}
 
 
 def prior_records(root: str | Path, exclude: str | Path | None = None) -> tuple[list[dict], str]:
@@ -98,6 +98,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1,
     cell_seconds: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))  # (method, preset) -> dataset -> s
     config = experiment_config(experiment)
     retry_failed = config.get("retry_failed", True)
+    repeat = _repeated_cells(config, have)
     for cell in expected_cells(experiment):
         cid = cell_id(**cell)
         rec = have.get(cid)
@@ -114,7 +115,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1,
         if state == "failed":
             failures.append(f"- `{cid}`: {rec['error']}")
         if not records.settled(rec, config):
-            est = model.estimate(method, cell["preset"], cell["dataset"])
+            est = repeat(cid, cell["dataset"]) or model.estimate(method, cell["preset"], cell["dataset"])
             if est is None:
                 guessed[method].add("unknown")
                 unknown_ds.add(cell["dataset"])
@@ -179,6 +180,32 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1,
                   "Not counted as results; the next sweep over their cells moves them to `runs/.damaged/` and "
                   "computes the cells again.", ""] + [f"- `{d.path.name}`: {d.reason}" for d in damaged]
     return "\n".join(lines) + "\n", dict(counts)
+
+
+def _repeated_cells(config, have: dict) -> callable:
+    """For an experiment that repeats recorded cells (``downstream: true``, the grid's records in
+    ``downstream_reference``): ``estimate(cell id, dataset)`` = that cell's own recorded seconds plus
+    the median downstream evaluation seconds of the records on the dataset (``measured``; without
+    such a record, the imputation alone), or None where the grid has no record of the cell (the
+    cost model estimates)."""
+    if not config.get("downstream"):
+        return lambda cid, dataset: None
+    grid = {}
+    for folder in reversed(list(config.get("downstream_reference") or [])):
+        grid.update({r["cell_id"]: r for r in records.load_records(folder)})
+    scoring: dict[str, list[float]] = defaultdict(list)
+    for r in have.values():
+        if isinstance(r.get("downstream"), dict):
+            scoring[r["dataset"]].append(r["downstream"]["seconds"])
+
+    def estimate(cid: str, dataset: str) -> Estimate | None:
+        secs = cell_seconds(grid[cid]) if cid in grid else None
+        if secs is None:
+            return None
+        if not scoring.get(dataset):  # the evaluation not measured on this dataset yet: imputation only
+            return Estimate(secs + OVERHEAD_SECONDS, "imputation only")
+        return Estimate(secs + statistics.median(scoring[dataset]) + OVERHEAD_SECONDS, "measured")
+    return estimate
 
 
 def _seconds_table(cell_seconds: dict, datasets: list[str]) -> list[str]:

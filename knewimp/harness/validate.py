@@ -177,6 +177,27 @@ def check_method(method_cfg: DictConfig, seed: int = 0) -> None:
         raise UserError(f"method={label}: {exc}") from None
 
 
+def check_downstream(cfg: DictConfig) -> None:
+    """``downstream`` is a switch; ``downstream_reference`` a list of results folders (or null).
+    The datasets are checked by :func:`check_downstream_datasets` (a sweep composes its cells'
+    configs without their dataset)."""
+    check_switch("downstream", cfg.get("downstream", False))
+    refs = cfg.get("downstream_reference")
+    if refs is not None and (not OmegaConf.is_list(refs) or not all(isinstance(r, str) for r in refs)):
+        raise UserError(f"downstream_reference={refs!r}: must be a list of results folders, or null")
+
+
+def check_downstream_datasets(downstream: Any, datasets: list[str]) -> None:
+    """With ``downstream=true`` every dataset must have a downstream task."""
+    from knewimp.protocol.downstream import TASKS
+
+    if downstream is True:
+        for name in datasets:
+            if name not in TASKS:
+                raise UserError(f"downstream=true with dataset={name!r}: no downstream task; "
+                                f"valid datasets: {', '.join(TASKS)}")
+
+
 def check_cell(cfg: DictConfig, results_dir: bool = True) -> None:
     """Every check of one composed cell config (the results folder too unless told not to)."""
     check_seed(cfg.seed)
@@ -204,5 +225,6 @@ def check_cell(cfg: DictConfig, results_dir: bool = True) -> None:
         raise UserError(f"data_dir={str(data_dir)!r}: not a folder (the raw UCI files; or unset it to use "
                         "KNEWIMP_DATA_DIR)")
     check_method(cfg.method, cfg.seed)
+    check_downstream(cfg)
     if results_dir:
         check_results_dir(cfg.results_dir)

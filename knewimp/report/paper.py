@@ -248,8 +248,9 @@ def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
 
 
 def verdict(paper_value: float | None, paper_std: float | None, ours: Sequence[float], n_failed: int = 0,
-            paper_n: int = 5) -> tuple[str, float | None]:
-    """(verdict, tolerance) for one cell; see the module docstring for the definition."""
+            paper_n: int = 5, half: float | None = None) -> tuple[str, float | None]:
+    """(verdict, tolerance) for one cell; see the module docstring for the definition. ``half``:
+    the printed value's rounding half-width where :func:`half_width` cannot read it (E-notation)."""
     if paper_value is None:
         return PAPER_NAN, None
     if not ours:
@@ -260,7 +261,7 @@ def verdict(paper_value: float | None, paper_std: float | None, ours: Sequence[f
         raise ValueError(f"paper_n must be >= 1, got {paper_n!r}")
     mean, std = _mean_std(ours)
     se2 = std ** 2 / len(ours) + ((paper_std or 0.0) ** 2) / paper_n
-    tol = half_width(paper_value) + 2.0 * math.sqrt(se2)
+    tol = (half_width(paper_value) if half is None else half) + 2.0 * math.sqrt(se2)
     diff = mean - paper_value
     if abs(diff) <= tol + _FP_SLACK:
         return REPRODUCED, tol

@@ -1,0 +1,75 @@
+"""A cell's downstream scores (``downstream: true``): the task's model on the cell's imputed matrix,
+the same on the complete matrix (ground truth), and the check that the imputation is the one the
+grid recorded.
+
+The option adds fields to the record and changes no imputation, so it is not part of the cell's
+identity: a downstream cell has the id of the grid cell it repeats, which is how its record finds
+the grid's (``downstream_reference`` folders) and checks that it has the same mask and MAE.
+"""
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from knewimp.harness import records
+from knewimp.protocol import downstream
+
+
+def target_for_cell(cfg, dataset: str, X_miss: np.ndarray) -> np.ndarray:
+    """The dataset's target, after checking that the imputer's input does not contain it
+    (:class:`knewimp.protocol.downstream.LeakError` otherwise)."""
+    y = downstream.load_target(dataset, cfg.get("data_dir"))
+    downstream.assert_no_target(X_miss, y, "the imputer's input")
+    return y
+
+
+@lru_cache(maxsize=None)
+def _ground_truth(dataset: str, data_dir: str | None, X_bytes: bytes, shape: tuple) -> dict:
+    X = np.frombuffer(X_bytes, dtype=np.float64).reshape(shape)
+    y = downstream.load_target(dataset, data_dir)
+    return downstream.evaluate(X, y, downstream.task_of(dataset).kind)
+
+
+def ground_truth(dataset: str, data_dir, X: np.ndarray) -> dict:
+    """The evaluation on the complete standardised matrix, computed once per dataset and process."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    return _ground_truth(dataset, None if data_dir is None else str(data_dir), X.tobytes(), X.shape)
+
+
+def scores(cfg, dataset: str, X: np.ndarray, X_hat: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The record's ``downstream`` field."""
+    t0 = time.perf_counter()
+    kind = downstream.task_of(dataset).kind
+    imputed = downstream.evaluate(np.asarray(X_hat, dtype=np.float64), y, kind)
+    truth = ground_truth(dataset, cfg.get("data_dir"), X)
+    return {"task": kind, "target": downstream.task_of(dataset).target, **downstream.describe(),
+            "imputed": imputed, "ground_truth": truth, "seconds": time.perf_counter() - t0}
+
+
+#: Relative MAE differences between a recomputed imputation and the grid's record: up to
+#: MAE_EXACT it is the same computation (BLAS summation order moves MICE's MAE at 1e-14); up to
+#: MAE_RTOL (with the same mask) the same algorithm on the same input whose floating-point order
+#: changed since the grid ran (KnewImp's 500 flow steps amplify it to about 3e-5), far below the
+#: spread across seeds (1e-2); beyond, another imputation, and the cell fails.
+MAE_EXACT = 1e-9
+MAE_RTOL = 1e-3
+
+
+def reference_check(cfg, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The grid's record of the same cell in the first ``downstream_reference`` folder that has one,
+    compared with this one: ``{"results_dir", "mae", "mask_digest", "mae_rel_diff", "exact", "same"}``
+    (exact: MAE within :data:`MAE_EXACT`; same: equal mask digests and MAE within :data:`MAE_RTOL`);
+    None if no folder has an ok record of the cell (then nothing is checked, and the record says so)."""
+    for folder in cfg.get("downstream_reference") or []:
+        ref = records.read_record(records.record_path(folder, record["cell_id"]))
+        if ref is None or ref.get("status") != "ok":
+            continue
+        rel = abs(ref["mae"] - record["mae"]) / abs(ref["mae"])
+        same = rel <= MAE_RTOL and ref.get("mask_digest") == record.get("mask_digest")
+        return {"results_dir": str(Path(folder)), "mae": ref["mae"], "mask_digest": ref.get("mask_digest"),
+                "mae_rel_diff": rel, "exact": bool(rel <= MAE_EXACT), "same": bool(same)}
+    return None
