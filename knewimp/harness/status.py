@@ -19,13 +19,9 @@ from knewimp.harness import records
 from knewimp.harness.cost import CostModel, committed_records, device_kind
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells, experiment_config
+from knewimp.harness.targets import make_target
 from knewimp.vocab import CONFIG_DIR
 
-MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick", "paper_text": "paper_text",
-                "new_baselines": "new_baselines",
-                "ablation_entropy": "ablation", "sensitivity": "ablation", "toys": "toys",
-                "ablation_ner_joint": "ablation-ner-joint", "kernels": "kernels",
-                "sensitivity_paper": "sensitivity-paper", "convergence": "convergence"}
 
 
 def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1) -> tuple[str, dict]:
@@ -150,7 +146,7 @@ def _seconds_table(cell_seconds: dict, datasets: list[str]) -> list[str]:
 
 def _runner(experiment: str) -> str:
     command = f"`python -m knewimp.harness.run -m experiment={experiment}`"
-    target = MAKE_TARGETS.get(experiment)
+    target = make_target(experiment)
     return f"`make {target}` ({command})" if target else command
 
 
