@@ -38,6 +38,8 @@ STAMP := $(VENV)/.installed
 JOBS ?= $(shell $(PYTHON) -c 'import os; print(os.cpu_count() or 1)')
 RESULTS ?= results
 TORCH_VERSION ?= 2.13.0
+# pip's index for torch (empty: the default index; https://download.pytorch.org/whl/cpu: the CPU-only build)
+TORCH_INDEX ?=
 
 ifeq ($(JOBS),1)
   LAUNCH :=
@@ -59,7 +61,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install torch==$(TORCH_VERSION)
+	$(PY) -m pip install torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -e '.[bench,test]'
 	touch $(STAMP)
 
