@@ -71,14 +71,17 @@ def commands(target: str, results: str | Path = "results", extra: list[str] | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m knewimp.harness.targets", description=__doc__.splitlines()[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    ap = argparse.ArgumentParser(prog="python -m knewimp.harness.targets", description=__doc__.splitlines()[0],
+                                 usage="%(prog)s TARGET [--results DIR] [-- hydra overrides ...]")
     ap.add_argument("target", help=f"one of: {', '.join(TARGETS)}")
     ap.add_argument("--results", default="results", help="the results folder (default: results)")
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides passed to every experiment (after --)")
     args = ap.parse_args(argv)
     if args.target not in TARGETS:
         ap.error(f"unknown target {args.target!r}; valid choices: {', '.join(TARGETS)}")
-    for command in commands(args.target, args.results, args.overrides):
+    for command in commands(args.target, args.results, overrides):
         print("+", " ".join(command[1:]), flush=True)
         rc = subprocess.call(command)
         if rc != 0:
