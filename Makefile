@@ -3,13 +3,14 @@
 #   make test-slurm  a one-node Slurm (installs slurm-wlm and munge with apt-get, as root or through sudo)
 #                    runs a sweep through hydra/launcher=submitit_slurm, checked against a local run
 #                    (about 2 min after the install; scripts/slurm_cluster.sh, docs/slurm.md)
-#   make reproduce   the paper's grid (resumable), then tables, figures and the README's numbers;
+#   make reproduce   every record behind the README's headline (the grid, faithful, new_baselines,
+#                    paper_text; resumable), then tables, figures and the README's numbers;
 #                    RESULTS=/fresh/dir re-runs it from scratch there, and
 #                    python scripts/compare_records.py /fresh/dir results compares the two cell by cell
 #   make faithful    TDM and GAIN at their published settings on the same grid (extra table columns)
 #   make ablation    the entropy-weight ablation and the sensitivity sweep on cc
-#   make paper_text  KnewImp as the paper's text states it, on the grid's KnewImp cells
-#   make new_baselines  MIRACLE, MIWAE and ReMasker on the grid's cells (360 cells, results/new_baselines)
+#   make paper_text  KnewImp as the paper's text states it, on the grid's KnewImp cells (part of reproduce)
+#   make new_baselines  MIRACLE, MIWAE and ReMasker on the grid's cells (part of reproduce)
 #   make scaling-observed  the `paper` view under MNAR with z-scores from observed entries only (results/scaling_observed)
 #   make ablation-ner-joint  KnewImp's NER x Joint ablation (paper Table 2 / F.4), 360 cells
 #   make kernels     KnewImp with the five other kernels (paper Table F.6), 600 cells
@@ -32,9 +33,9 @@
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
 #   make tables      tables, figures, grid status, README and docs/results.md from the records
 # Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
-#   default one per core, JOBS=1 one by one); RESULTS (results folder of reproduce and faithful,
-#   default results); STOP_AT (start no cell that would not finish by then, e.g. 2026-12-03T17:00, or +10m
-#   from the launch).
+#   default one per core, JOBS=1 one by one); RESULTS (the results folder of every target, each
+#   experiment in its own subfolder as in results/; default results); STOP_AT (start no cell that
+#   would not finish by then, e.g. 2026-12-03T17:00, or +10m from the launch).
 # The raw UCI files are found by knewimp.protocol.datasets.default_data_dir (KNEWIMP_DATA_DIR).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -44,6 +45,8 @@ STAMP := $(VENV)/.installed
 JOBS ?= $(shell $(PYTHON) -c 'import os; print(os.cpu_count() or 1)')
 RESULTS ?= results
 TORCH_VERSION ?= 2.13.0
+# pip's index for torch (empty: the default index; https://download.pytorch.org/whl/cpu: the CPU-only build)
+TORCH_INDEX ?=
 
 ifeq ($(JOBS),1)
   LAUNCH :=
@@ -55,7 +58,7 @@ ifneq ($(STOP_AT),)
   DEADLINE := stop_at=$(STOP_AT)
 endif
 
-RUN := $(PY) -m knewimp.harness.run
+TARGET := $(PY) -m knewimp.harness.targets
 STATUS := $(PY) -m knewimp.harness.status
 
 .PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines scaling-observed rates rates_high downstream quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
@@ -65,7 +68,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install torch==$(TORCH_VERSION)
+	$(PY) -m pip install torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -e '.[bench,test]'
 	touch $(STAMP)
 
@@ -76,86 +79,42 @@ test: $(STAMP)
 test-slurm: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest -m slurm -rs tests/test_slurm.py
 
-reproduce: $(STAMP)
-	$(RUN) -m experiment=reproduce results_dir=$(RESULTS) $(LAUNCH) $(DEADLINE)
+# The experiments of each target, and their records folders under $(RESULTS), are defined once in
+# knewimp/harness/targets.py (TARGETS); docs/running.md's generated table gives each target's cells
+# and CPU-hours from the records.
+reproduce faithful paper_text new_baselines scaling-observed rates rates_high scale ablation ablation-ner-joint kernels \
+		sensitivity-paper convergence: $(STAMP)
+	$(TARGET) $@ --results $(RESULTS) -- $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables RESULTS=$(RESULTS)
 
-faithful: $(STAMP)
-	$(RUN) -m experiment=faithful results_dir=$(RESULTS) $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables RESULTS=$(RESULTS)
-
-paper_text: $(STAMP)
-	$(RUN) -m experiment=paper_text $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
-
-new_baselines: $(STAMP)
-	$(RUN) -m experiment=new_baselines $(LAUNCH) $(DEADLINE)
-
-scaling-observed: $(STAMP)
-	$(RUN) -m experiment=scaling_observed $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
-
-rates: $(STAMP)
-	$(RUN) -m experiment=rates results_dir=$(RESULTS)/rates $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables RESULTS=$(RESULTS)
-
-rates_high: $(STAMP)
-	$(RUN) -m experiment=rates_high results_dir=$(RESULTS)/rates $(LAUNCH) $(DEADLINE)
+downstream: $(STAMP)
+	$(TARGET) downstream --results $(RESULTS) -- 'downstream_reference=[$(RESULTS),$(RESULTS)/new_baselines]' \
+		$(LAUNCH) $(DEADLINE)
 	$(MAKE) tables RESULTS=$(RESULTS)
 
 quick: $(STAMP)
-	$(RUN) -m experiment=quick $(LAUNCH)
-	$(PY) -m knewimp.report.tables --results-dir results/quick --out results/quick/tables
-
-ablation: $(STAMP)
-	$(RUN) -m experiment=ablation_entropy $(LAUNCH) $(DEADLINE)
-	$(RUN) -m experiment=sensitivity $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
-
-downstream: $(STAMP)
-	$(RUN) -m experiment=downstream results_dir=$(RESULTS)/downstream \
-		'downstream_reference=[$(RESULTS),$(RESULTS)/new_baselines]' $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables RESULTS=$(RESULTS)
-
-ablation-ner-joint: $(STAMP)
-	$(RUN) -m experiment=ablation_ner_joint $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
-
-kernels: $(STAMP)
-	$(RUN) -m experiment=kernels $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
-
-sensitivity-paper: $(STAMP)
-	$(RUN) -m experiment=sensitivity_paper $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
-
-convergence: $(STAMP)
-	$(RUN) -m experiment=convergence $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
+	$(TARGET) quick --results $(RESULTS) -- $(LAUNCH)
+	$(PY) -m knewimp.report.tables --results-dir $(RESULTS)/quick --out $(RESULTS)/quick/tables
 
 toys: $(STAMP)
-	$(RUN) -m experiment=toys $(LAUNCH) $(DEADLINE)
-	test -f results/toys/points.npz || $(PY) scripts/toys_points.py --out results/toys/points.npz
-	$(MAKE) tables
+	$(TARGET) toys --results $(RESULTS) -- $(LAUNCH) $(DEADLINE)
+	test -f $(RESULTS)/toys/points.npz || $(PY) scripts/toys_points.py --out $(RESULTS)/toys/points.npz
+	$(MAKE) tables RESULTS=$(RESULTS)
 
-scale: $(STAMP)
-	$(RUN) -m experiment=scale $(LAUNCH) $(DEADLINE)
-	$(MAKE) tables
-
-SCALE_OUT := results/bench/scale_knewimp
+SCALE_OUT := $(RESULTS)/bench/scale_knewimp
 bench-scale: $(STAMP)
 	$(PY) scripts/bench_scale.py --timing 50000 10 --out $(SCALE_OUT)_timing.json
 	$(PY) scripts/bench_scale.py --timing 50000 10 --dtypes float32 --k 32 --refresh 50 --minibatch 256 \
 		--out $(SCALE_OUT)_timing2.json
 	$(PY) scripts/bench_scale.py --accuracy cc --seeds 0,1 --out $(SCALE_OUT)_cc.json
 	$(PY) scripts/bench_scale.py --accuracy diamonds:5000 --epochs 50 --steps 50 --seeds 0,1,2 --out $(SCALE_OUT)_diamonds.json
-	$(MAKE) tables
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 runtime: $(STAMP)
-	$(PY) scripts/bench_runtime.py --out results/runtime/runtime.json
-	$(MAKE) tables
+	$(PY) scripts/bench_runtime.py --out $(RESULTS)/runtime/runtime.json
+	$(MAKE) tables RESULTS=$(RESULTS)
 
-SPEED := --out results/bench/knewimp_speed.json
+SPEED := --out $(RESULTS)/bench/knewimp_speed.json
 BENCH := $(PY) scripts/bench_knewimp.py
 bench-knewimp: $(STAMP)
 	$(BENCH) --dataset bt --threads 1 --ablate --time-authors $(SPEED)
@@ -165,18 +124,18 @@ bench-knewimp: $(STAMP)
 	$(BENCH) --dataset bt --threads 2 --dtype float32 --no-oracle $(SPEED)
 	$(BENCH) --dataset bcd --threads 1 --floor --time-authors --no-oracle $(SPEED)
 	for n in 5000 20000 50000; do $(BENCH) --synthetic $$n 10 --steps 3 --epochs 2 --threads 1 --oracle-steps 1 $(SPEED) || exit 1; done
-	$(MAKE) tables
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 bench-diffusion: bench-diffusion-csdi_t bench-diffusion-missdiff
-	$(MAKE) tables
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 bench-diffusion-%: $(STAMP)
 	$(PY) scripts/bench_diffusion.py --dataset pk,bt,cbv,cc --methods $* --presets cpu,paper --extrapolate none \
-		--out results/bench/diffusion_$*.json
+		--out $(RESULTS)/bench/diffusion_$*.json
 	$(PY) scripts/bench_diffusion.py --dataset pk,bt,cc --methods $* --presets published --fraction 0.04 \
-		--out results/bench/diffusion_$*.json
+		--out $(RESULTS)/bench/diffusion_$*.json
 	$(PY) scripts/bench_diffusion.py --dataset pk,bt --methods $* --presets published --extrapolate none \
-		--out results/bench/diffusion_$*.json
+		--out $(RESULTS)/bench/diffusion_$*.json
 
 tables: $(STAMP)
 	$(PY) -m knewimp.report.build --results-dir $(RESULTS)

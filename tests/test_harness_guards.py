@@ -263,3 +263,29 @@ def test_a_failed_download_names_where_a_local_copy_was_looked_for(tmp_path, mon
     monkeypatch.setenv("KNEWIMP_CACHE_DIR", str(tmp_path))
     with pytest.raises(datasets.DataError, match="KNEWIMP_DATA_DIR or the config key data_dir.*network unreachable"):
         datasets.load_dataset("pk", download=True)
+
+
+def test_the_harness_stays_offline_under_knewimp_offline(tmp_path, monkeypatch):
+    """download defaults to null: the harness then leaves the choice to KNEWIMP_OFFLINE, as the
+    library does; pk, in no folder and no cache, is a failed record naming where it was looked for."""
+    from knewimp.harness import cell as cell_module
+    from knewimp.protocol import datasets
+
+    def no_network(spec):
+        raise AssertionError("the network was used although KNEWIMP_OFFLINE=1")
+
+    monkeypatch.setattr(datasets, "_download", no_network)
+    monkeypatch.setenv("KNEWIMP_OFFLINE", "1")
+    monkeypatch.setenv("KNEWIMP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cell_module, "in_multirun", lambda: True)
+    (tmp_path / "empty").mkdir()
+    cfg = _compose(["dataset=pk", "method=mean/published", f"results_dir={tmp_path / 'out'}",
+                    f"data_dir={tmp_path / 'empty'}"])
+    assert cfg.download is None
+    rec = run_cell(cfg)
+    assert rec["status"] == "failed" and "not found offline" in rec["error"], rec["error"]
+
+
+def test_download_must_be_a_switch_or_null(tmp_path):
+    with pytest.raises(UserError, match=r"download='maybe': must be true, false or null"):
+        prepare(["download=maybe", f"results_dir={tmp_path}"])

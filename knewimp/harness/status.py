@@ -20,14 +20,9 @@ from knewimp.harness import records
 from knewimp.harness.cost import OVERHEAD_SECONDS, CostModel, Estimate, cell_seconds, committed_records, device_kind
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells, experiment_config
+from knewimp.harness.targets import make_target
 from knewimp.vocab import CONFIG_DIR
 
-MAKE_TARGETS = {"reproduce": "reproduce", "faithful": "faithful", "quick": "quick", "paper_text": "paper_text",
-                "new_baselines": "new_baselines",
-                "ablation_entropy": "ablation", "sensitivity": "ablation", "toys": "toys",
-                "ablation_ner_joint": "ablation-ner-joint", "kernels": "kernels",
-                "sensitivity_paper": "sensitivity-paper", "convergence": "convergence",
-                "rates": "rates", "rates_high": "rates_high", "downstream": "downstream"}
 
 
 def prior_records(root: str | Path, exclude: str | Path | None = None) -> tuple[list[dict], str]:
@@ -223,7 +218,7 @@ def _seconds_table(cell_seconds: dict, datasets: list[str]) -> list[str]:
 
 def _runner(experiment: str) -> str:
     command = f"`python -m knewimp.harness.run -m experiment={experiment}`"
-    target = MAKE_TARGETS.get(experiment)
+    target = make_target(experiment)
     return f"`make {target}` ({command})" if target else command
 
 

@@ -3,6 +3,8 @@ into cell identities, composing each method configuration once.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import itertools
 from typing import Callable
 
@@ -91,7 +93,22 @@ def experiment_config(experiment: str) -> DictConfig:
 
 def expected_cells(experiment: str, extra: list[str] | None = None) -> list[dict]:
     """Identity dicts of every cell of ``experiment`` (values of its sweep params, ``extra``
-    overrides such as ``method.entropy_weight=5`` applied to every cell)."""
-    cli = [f"experiment={experiment}", *(extra or [])]
+    overrides such as ``method.entropy_weight=5`` applied to every cell).
+
+    Outside a running Hydra context the expansion is kept for the process (``make tables`` asks
+    for each grid more than once, and composing is most of its time); inside one, the context's
+    search path may differ, so it is expanded afresh."""
+    if GlobalHydra.instance().is_initialized():
+        return _expand(experiment, tuple(extra or ()))
+    return copy.deepcopy(_expand_cached(experiment, tuple(extra or ())))
+
+
+def _expand(experiment: str, extra: tuple[str, ...]) -> list[dict]:
+    cli = [f"experiment={experiment}", *extra]
     fixed, sweeps = sweep_overrides(_compose(cli), cli=cli)
     return sweep_cells(_compose, fixed, sweeps)
+
+
+@functools.lru_cache(maxsize=None)
+def _expand_cached(experiment: str, extra: tuple[str, ...]) -> list[dict]:
+    return _expand(experiment, extra)

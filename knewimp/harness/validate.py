@@ -210,6 +210,9 @@ def check_cell(cfg: DictConfig, results_dir: bool = True) -> None:
         raise UserError(scale_problem)
     for key in ("force", "retry_failed"):
         check_switch(key, cfg.get(key, False))
+    if cfg.get("download") is not None and not isinstance(cfg.download, bool):
+        raise UserError(f"download={cfg.download!r}: must be true, false or null "
+                        f"(null: download unless KNEWIMP_OFFLINE=1)")
     options = cfg.mechanism.get("options")
     check_mechanism(cfg.mechanism.name, {} if options is None else OmegaConf.to_container(options, resolve=True))
     try:

@@ -12,10 +12,13 @@
    whose marked blocks are copied from the tables (:mod:`knewimp.report.readme`).
 
     python -m knewimp.report.build [--results-dir results] [--out DIR]
+    knewimp-tables [--results-dir results] [--out DIR]          (the same, installed)
 
 ``--out`` writes everything under another folder (tables/, figures/, README.md, docs/results.md)
 and leaves the committed files alone: the golden test compares such a rebuild with the committed
-files byte for byte.
+files byte for byte. Any results folder works (a copy of a checkout's ``results/``, one's own
+records beside it); from an installed package there are no documents to fill (one line says so)
+and the paper comparison needs ``KNEWIMP_PAPER_TABLES``.
 """
 from __future__ import annotations
 
@@ -76,12 +79,19 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
             records += load_records(results_dir / extra)
         res = paper.write_report(records, paper_path, tables, figures)
         (tables / "paper_headline.md").write_text("".join(f"- {s}\n" for s in res["sentences"]), encoding="utf-8")
+    else:
+        log(f"knewimp.report.build: no paper_tables.json found, so no comparison with the paper's numbers "
+            f"(set {paper.ENV_VAR} to a checkout's reference/paper_tables.json)")
     for module in experiments.modules():
         module.report(results_dir, out, log=log)
     for experiment, name, folder in grid_experiments():
         report, _ = grid_status(experiment, results_dir / folder, jobs)
         (tables / name).write_text(report)
-    for doc in documents():
+    found = [doc for doc in documents() if (ROOT / doc).is_file()] if is_checkout() else []
+    if not found:
+        log(f"knewimp.report.build: no README.md or docs/ beside {ROOT} (an installed package): "
+            f"tables and figures only, no documents filled")
+    for doc in found:
         source = ROOT / doc
         target = source if out == results_dir and results_dir.resolve() == (ROOT / "results").resolve() else out / doc
         if target != source:
@@ -89,6 +99,12 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
             shutil.copyfile(source, target)
         readme.main([str(target), "--tables", str(tables)])
     return out
+
+
+def is_checkout(root: Path = ROOT) -> bool:
+    """Whether ``root`` is this project's source checkout (an installed package has no
+    pyproject.toml above it): only there are README.md and docs/ to fill."""
+    return (root / "pyproject.toml").is_file() and (root / "knewimp" / "report" / "build.py").is_file()
 
 
 def main(argv=None) -> int:

@@ -7,8 +7,8 @@ For each method the imputer runs at its library defaults on
   * the raw matrix with ``standardize=False`` (the library before it standardised inside),
 and every MAE is in standardised units (raw imputations mapped through the protocol's scaler).
 
-    KNEWIMP_DATA_DIR=... python scripts/raw_scale.py                      # cc, mean knewimp sinkhorn
-    KNEWIMP_DATA_DIR=... python scripts/raw_scale.py --methods mean,tdm --dataset bt
+    KNEWIMP_DATA_DIR=... python scripts/check_raw_scale.py                      # cc, mean knewimp sinkhorn
+    KNEWIMP_DATA_DIR=... python scripts/check_raw_scale.py --methods mean,tdm --dataset bt
 """
 from __future__ import annotations
 
