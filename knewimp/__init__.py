@@ -1,7 +1,7 @@
 """KnewImp: numerical tabular imputation by a negative-entropy-regularised Wasserstein gradient flow."""
 from knewimp.base import BaseImputer, ImputationError
 
-__all__ = ["BaseImputer", "ImputationError", "KnewImputer"]
+__all__ = ["BaseImputer", "ImputationError", "KnewImputer", "MixedTypeImputer"]
 
 
 def __getattr__(name):
@@ -10,4 +10,8 @@ def __getattr__(name):
         from knewimp.imputer import KnewImputer
 
         return KnewImputer
+    if name == "MixedTypeImputer":
+        from knewimp.categorical import MixedTypeImputer
+
+        return MixedTypeImputer
     raise AttributeError(name)

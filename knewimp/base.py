@@ -243,7 +243,8 @@ class BaseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         except ValueError as exc:
             if "could not convert" not in str(exc):
                 raise
-            raise ValueError(f"input must be numeric (NaN for missing values): {exc}") from None
+            raise ValueError(f"input must be numeric (NaN for missing values): {exc}; for categorical columns wrap "
+                             "the imputer: knewimp.MixedTypeImputer(imputer, categorical='auto')") from None
         _refuse_inf(arr)
         return arr
 

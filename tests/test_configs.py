@@ -29,12 +29,13 @@ def _compose(overrides):
 
 
 def test_the_vocabulary_matches_the_config_files():
-    assert valid_choices("dataset") == sorted(vocab.DATASETS + vocab.TOY_DATASETS + vocab.LARGE_DATASETS)
+    assert valid_choices("dataset") == sorted(vocab.DATASETS + vocab.TOY_DATASETS + vocab.LARGE_DATASETS
+                                              + vocab.MIXED_DATASETS)
     assert valid_choices("mechanism") == sorted(vocab.MECHANISMS)
     assert set(METHODS) <= set(vocab.METHOD_ORDER)
 
 
-@pytest.mark.parametrize("dataset", vocab.DATASETS + vocab.TOY_DATASETS)
+@pytest.mark.parametrize("dataset", vocab.DATASETS + vocab.TOY_DATASETS + vocab.MIXED_DATASETS)
 def test_every_dataset_composes(dataset):
     assert _compose([f"dataset={dataset}"]).dataset.name == dataset
 

@@ -26,10 +26,11 @@ def _override(key, value):
 def composed():
     cache = {}
 
-    def compose(method, preset, varied):
-        key = (method, preset, varied)
+    def compose(method, preset, varied, protocol=()):
+        key = (method, preset, varied, protocol)
         if key not in cache:
-            cache[key] = cell_identity(_compose([f"method={method}/{preset}", *varied]))["params"]
+            identity = cell_identity(_compose([f"method={method}/{preset}", *varied, *protocol]))
+            cache[key] = identity["params"], identity["protocol"]
         return cache[key]
     return compose
 
@@ -42,12 +43,14 @@ def test_every_committed_record_is_found_from_the_configs(composed):
     lost = []
     for path in RECORDS:
         rec = json.loads(path.read_text())
-        base = composed(rec["method"], rec["preset"], ())
+        base, _ = composed(rec["method"], rec["preset"], ())
         varied = tuple(sorted(_override(k, v) for k, v in rec["params"].items() if base.get(k, object()) != v))
-        params = composed(rec["method"], rec["preset"], varied)
+        # protocol keys away from the defaults (e.g. the mixed tables' encoding), as a user would set them
+        asked = tuple(f"++{k}={json.dumps(v)}" for k, v in sorted((rec.get("protocol") or {}).items()))
+        params, protocol = composed(rec["method"], rec["preset"], varied, asked)
         identity = dict(dataset=rec["dataset"], mechanism=rec["mechanism"], missing_rate=rec["missing_rate"],
                         seed=rec["seed"], method=rec["method"], preset=rec["preset"], params=params,
-                        protocol=rec.get("protocol") or {})  # config keys off their defaults (e.g. n_rows)
+                        protocol=protocol)
         if params != rec["params"] or cell_id(**identity) != path.stem or rec["cell_id"] != path.stem:
             lost.append(path.relative_to(ROOT).as_posix())
     assert not lost, f"{len(lost)} committed records no longer match their cell: {lost[:5]}"

@@ -19,6 +19,7 @@ from knewimp.harness import claims, downstream, records
 from knewimp.harness.cost import model_for
 from knewimp.harness.deadline import hold_reason, parse_stop_at
 from knewimp.harness.methods import runtime_arguments
+from knewimp.harness.mixed_cell import compute_mixed
 from knewimp.harness.identity import IDENTITY_FIELDS, cell_id, cell_identity
 from knewimp.harness.provenance import code_changed, git_commit, package_versions
 from knewimp.harness.scale import TimeCap, memory_fields, reset_peak_memory, rss_mb, time_cap
@@ -27,6 +28,7 @@ from knewimp.protocol import metrics
 from knewimp.protocol.amputation import MaskError
 from knewimp.protocol.cell_input import SCALINGS, make_cell_input, mask_digest
 from knewimp.protocol.datasets import DataError
+from knewimp.protocol.mixed import is_mixed
 
 
 log = logging.getLogger("knewimp.harness.cell")
@@ -112,6 +114,13 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
     record: dict[str, Any] = dict(schema=records.SCHEMA_VERSION, cell_id=cid, **identity, started_at=_now(),
                                   host=platform.node(), versions=package_versions(), git_commit=git_commit(),
                                   threads=cfg.get("threads"), time_cap_s=cfg.get("time_cap_s"))
+    if is_mixed(identity["dataset"]):  # a table with categorical columns: the mixed protocol
+        _set_threads(cfg.get("threads"))
+        compute_mixed(cfg, identity, record, imputer_cls, in_multirun())
+        record["finished_at"] = _now()
+        records.write_record(cfg.results_dir, record)
+        _log_external(cfg, record)
+        return record
     try:
         X, mask = make_cell_input(identity["dataset"], identity["mechanism"], identity["missing_rate"],
                                   identity["seed"], cfg.data_dir, cfg.download,

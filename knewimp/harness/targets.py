@@ -38,6 +38,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "rates_high": ("rates_high",),
     "downstream": ("downstream",),
     "scale": ("scale",),
+    "mixed": ("mixed",),
     "toys": ("toys",),
     "quick": ("quick",),
 }
