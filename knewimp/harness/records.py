@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
+from knewimp.harness.atomic import tmp_prefix
 from knewimp.harness.identity import NAME_FIELDS, cell_id, name_problem, record_identity
 
 SCHEMA_VERSION = 1
@@ -234,8 +235,7 @@ def quarantine(path: str | os.PathLike) -> Path:
     return dest
 
 
-def _tmp_prefix(stem: str) -> str:
-    return f".{stem}~{platform.node()}~{os.getpid()}~"
+_tmp_prefix = tmp_prefix
 
 
 def pid_alive(pid: int) -> bool:

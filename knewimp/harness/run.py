@@ -38,7 +38,7 @@ from knewimp.harness import records
 from knewimp.harness.cell import run_cell
 from knewimp.harness.cost import model_for
 from knewimp.harness.deadline import duration_seconds, launch_window, parse_stop_at
-from knewimp.harness.identity import cell_id
+from knewimp.harness.identity import cell_id, name_problem
 from knewimp.harness.orphans import cell_running, watch_parent
 from knewimp.harness.sweep import DIRECT_KEYS, PREPARED, _compose, sweep_overrides, sweep_plan
 from knewimp.harness.validate import (UserError, check_cell, check_missing_rate, check_results_dir,
@@ -108,6 +108,11 @@ def check_choices(argv: list[str]) -> str | None:
         overrides = OverridesParser.create().parse_overrides([a for a in argv if "=" in a and not a.startswith("-")])
     except Exception:  # Hydra itself reports malformed overrides
         return None
+    for group in CHOICE_GROUPS:
+        for choice in _choices(overrides, group):
+            for part in choice.split("/"):
+                if name_problem(part):
+                    return f"{group}={choice!r}: {name_problem(part)}"
     extra = searchpath_dirs(overrides)
     if extra is None:
         return None

@@ -20,10 +20,10 @@ files byte for byte.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
+from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.status import grid_status
 from knewimp.harness.records import load_records
 from knewimp.report import experiments, paper, readme
@@ -75,18 +75,17 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
         for extra in PAPER_EXTRA:
             records += load_records(results_dir / extra)
         res = paper.write_report(records, paper_path, tables, figures)
-        (tables / "paper_headline.md").write_text("".join(f"- {s}\n" for s in res["sentences"]), encoding="utf-8")
+        write_text_atomic(tables / "paper_headline.md", "".join(f"- {s}\n" for s in res["sentences"]))
     for module in experiments.modules():
         module.report(results_dir, out, log=log)
     for experiment, name, folder in grid_experiments():
         report, _ = grid_status(experiment, results_dir / folder, jobs)
-        (tables / name).write_text(report)
+        write_text_atomic(tables / name, report)
     for doc in documents():
         source = ROOT / doc
         target = source if out == results_dir and results_dir.resolve() == (ROOT / "results").resolve() else out / doc
         if target != source:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            write_text_atomic(target, source.read_text(encoding="utf-8"))
         readme.main([str(target), "--tables", str(tables)])
     return out
 
