@@ -117,12 +117,13 @@ DIVERGENCE_FACTOR = 10.0
 
 
 def check_in_range(X: np.ndarray, mask: np.ndarray, filled: np.ndarray, who: str = "imputer") -> None:
-    """Refuse a completion with imputations far outside the observed data.
+    """Refuse a completion with imputations far outside the observed data, column by column.
 
     Each column is put on the z scale of its observed entries, ``z = (x - mean_j) / sd_j`` (``sd_j``
-    taken as 1 for a constant column); the limit is ``DIVERGENCE_FACTOR * max(1, max |z_obs|)``
-    over all observed entries, and an imputed ``|z|`` beyond it raises :class:`ImputationError`
-    naming how many entries, the largest ``|z|`` and its column. Bounded methods (column means,
+    taken as 1 for a constant column); column j's limit is ``DIVERGENCE_FACTOR * max(1, max_j |z_obs|)``
+    over its own observed entries (a heavy-tailed column does not lend its range to the others), and
+    an imputed ``|z|`` beyond its column's limit raises :class:`ImputationError` naming how many
+    entries, the largest excess, its column and that column's limit. Bounded methods (column means,
     regressions on observed ranges) stay far inside; a diverged step size does not.
     """
     obs = np.where(mask, np.nan, X)
@@ -130,15 +131,16 @@ def check_in_range(X: np.ndarray, mask: np.ndarray, filled: np.ndarray, who: str
     sd = np.nanstd(obs, axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     z_obs = np.abs((obs - mean) / sd)
-    limit = DIVERGENCE_FACTOR * max(1.0, float(np.nanmax(z_obs)))
+    limit = DIVERGENCE_FACTOR * np.maximum(1.0, np.nan_to_num(np.nanmax(z_obs, axis=0), nan=1.0))
     z_imp = np.where(mask, np.abs((filled - mean) / sd), 0.0)
     over = z_imp > limit
     if over.any():
-        row, col = np.unravel_index(int(np.argmax(z_imp)), z_imp.shape)
+        excess = np.where(over, z_imp / limit, 0.0)
+        row, col = np.unravel_index(int(np.argmax(excess)), z_imp.shape)
         raise ImputationError(
             f"{who} imputations out of range: {int(over.sum())} of {int(mask.sum())} imputed entries beyond "
-            f"{DIVERGENCE_FACTOR:g}x the largest observed |z| ({limit:.3g}); largest |z| {z_imp[row, col]:.3g} "
-            f"in column {col} (z: the column's observed mean and sd)")
+            f"{DIVERGENCE_FACTOR:g}x the largest observed |z| of their column; largest |z| {z_imp[row, col]:.3g} "
+            f"in column {col}, whose limit is {limit[col]:.3g} (z: the column's observed mean and sd)")
 
 
 def _refuse_empty_columns(arr: np.ndarray) -> None:
