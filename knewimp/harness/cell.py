@@ -24,7 +24,7 @@ from knewimp.harness.provenance import code_changed, git_commit, package_version
 from knewimp.harness.validate import UserError, check_cell
 from knewimp.protocol import metrics
 from knewimp.protocol.cell_input import SCALINGS, make_cell_input, mask_digest
-from knewimp.protocol.datasets import DataError
+from knewimp.protocol.datasets import DataError, matrix_digest
 
 
 log = logging.getLogger("knewimp.harness.cell")
@@ -129,7 +129,8 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
         log.error("cell %s failed: %s", cid, record["error"])
         return record
     record.update(n=int(X.shape[0]), d=int(X.shape[1]), realised_missing_rate=float(mask.mean()),
-                  mask_digest=mask_digest(mask), mae_colmean=metrics.mae(X, metrics.column_mean_fill(X, mask), mask))
+                  mask_digest=mask_digest(mask), data_digest=matrix_digest(X),
+                  mae_colmean=metrics.mae(X, metrics.column_mean_fill(X, mask), mask))
     _set_threads(cfg.get("threads"))
     X_miss = np.where(mask, np.nan, X)
     log.info("cell %s: n=%d d=%d, missing %.3f", cid, X.shape[0], X.shape[1], mask.mean())

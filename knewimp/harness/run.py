@@ -18,6 +18,7 @@ values of each swept key that cells still to run use, and given a sweep folder o
 from __future__ import annotations
 
 import datetime as dt
+import errno
 
 #: When this process began: a ``stop_at`` duration counts from here, so the imports below and the
 #: planning of the sweep are spent from its budget.
@@ -49,6 +50,16 @@ from knewimp.vocab import CONFIG_DIR
 CHOICE_GROUPS = ("method", "dataset", "mechanism", "experiment", "logger")
 
 
+#: Errors of the machine, not of the method or the configuration: reported in one line (a full
+#: disk, a folder made read-only or removed under a running sweep), exit code 1.
+MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO)
+
+
+def machine_error(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot write{where}: {exc.strerror or exc}"
+
+
 @hydra.main(version_base="1.3", config_path="pkg://knewimp.configs", config_name="config")
 def _main(cfg: DictConfig) -> float | None:
     watch_parent()
@@ -58,7 +69,37 @@ def _main(cfg: DictConfig) -> float | None:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in MACHINE_ERRNOS:
+            raise
+        print(f"error: {machine_error(exc)}", file=sys.stderr)
+        sys.exit(1)
     return record.get("mae")
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """The joblib launcher's ``n_jobs``: a non-zero integer (joblib's own error is 38 lines)."""
+    launcher = cfg.hydra.get("launcher") if "hydra" in cfg else None
+    n_jobs = launcher.get("n_jobs") if launcher is not None else None
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
+        raise UserError(f"hydra.launcher.n_jobs={n_jobs!r}: must be a non-zero integer (the number of parallel "
+                        "cells; -1: one per core)")
+
+
+def absolute_paths(argv: list[str], cfg: DictConfig, launch_dir: str | None = None) -> list[str]:
+    """With ``hydra.job.chdir=true`` each job runs in its own Hydra folder: a relative
+    ``results_dir`` or ``data_dir`` is made absolute against the launch folder, so records land
+    where the next launch looks for them."""
+    if not cfg.hydra.job.get("chdir"):
+        return argv
+    launch_dir = launch_dir or os.getcwd()
+    out = list(argv)
+    for key in ("results_dir", "data_dir"):
+        value = cfg.get(key)
+        if value is not None and not os.path.isabs(str(value)):
+            out = [a for a in out if not ("=" in a and not a.startswith("-") and _key(a) == key)]
+            out.append(f"{key}={os.path.join(launch_dir, str(value))}")
+    return out
 
 
 def valid_choices(group: str, config_dirs: Sequence[Path] = ()) -> list[str]:
@@ -194,9 +235,11 @@ def prepare(argv: list[str], now: dt.datetime | None = None) -> tuple[list[str],
     except ValueError as exc:
         raise UserError(str(exc)) from None
     multirun = "-m" in argv or "--multirun" in argv or cfg.hydra.mode == RunMode.MULTIRUN
+    argv = absolute_paths(argv, cfg)
     if not multirun:
         check_cell(cfg)
         return argv, None
+    check_launcher(cfg)
     fixed, sweeps = sweep_overrides(cfg, cli=cli)
     for key in DIRECT_KEYS:
         _check_direct(key, sweeps.get(key, []))

@@ -180,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MaskMismatch as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a read-only folder: one line; the files written so far are whole
+        print(f"error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
