@@ -130,6 +130,8 @@ class KnewImputer(BaseImputer):
         self.record_every = record_every
         self.callback = callback
 
+    _optional_int_params = ("block_size", "record_every")  # None: one block; no trajectory
+
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.integrator not in INTEGRATORS:
