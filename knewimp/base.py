@@ -106,7 +106,7 @@ def check_param_types(estimator) -> None:
     numbers (not ``"abc"``, NaN or Inf), a bool default True or False, a str default a string, a
     tuple default a list or tuple of such (``hidden="64"`` is refused, not read as (6, 4)). A
     parameter defaulting to None is checked by its class: listed in ``_optional_int_params`` (an
-    integer >= 1 or None) or ``_optional_real_params`` (a finite number or None), else any float
+    integer or None; its range is the class's to check) or ``_optional_real_params`` (a finite number or None), else any float
     given must still be finite."""
     sig = inspect.signature(type(estimator).__init__)
     optional_ints = ("num_threads", *getattr(estimator, "_optional_int_params", ()))  # None: torch's setting
@@ -115,8 +115,8 @@ def check_param_types(estimator) -> None:
         if name in ("self", "random_state", "device") or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         value, default = getattr(estimator, name), param.default
-        if name in optional_ints:
-            check_integer(name, value, low=1, allow_none=True)
+        if name in optional_ints:  # the type here, the range in the class (whose message says what None means)
+            check_integer(name, value, allow_none=True)
         elif name in optional_reals:
             check_real(name, value, allow_none=True)
         elif isinstance(default, bool):
@@ -177,8 +177,7 @@ def check_missing_matrix(X) -> np.ndarray:
     Refuses non-numeric input, non-2D input, +/-Inf, and columns with no observed value
     (nothing can be learned about them). Missing entries are NaN.
     """
-    if np.iscomplexobj(X):
-        raise ValueError("X must hold real numbers (NaN for missing values), not complex ones")
+    _refuse_complex(X)
     try:
         arr = np.array(X, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
@@ -191,6 +190,15 @@ def check_missing_matrix(X) -> np.ndarray:
     _refuse_huge(arr)
     _refuse_empty_columns(arr)
     return arr
+
+
+def _refuse_complex(X) -> None:
+    try:
+        complex_input = np.iscomplexobj(X)
+    except Exception:  # an object numpy cannot look at: the numeric check that follows names it
+        return
+    if complex_input:
+        raise ValueError("Complex data not supported in X: give real numbers (NaN for missing values)")
 
 
 def _refuse_inf(arr: np.ndarray) -> None:
@@ -345,9 +353,7 @@ class BaseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _check_input(self, X, reset: bool) -> np.ndarray:
         """X as a float64 copy; sets (``reset``) or checks ``n_features_in_`` / ``feature_names_in_``."""
-        if np.iscomplexobj(X) or (hasattr(X, "dtypes") and any(np.issubdtype(t, np.complexfloating)
-                                                                for t in np.asarray(X.dtypes).ravel())):
-            raise ValueError("X must hold real numbers (NaN for missing values), not complex ones")
+        _refuse_complex(X)
         try:
             arr = validate_data(self, X, reset=reset, dtype=np.float64, order="C", ensure_all_finite=False, copy=True,
                                 ensure_min_samples=2 if reset else 1)
