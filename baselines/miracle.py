@@ -148,6 +148,7 @@ class MIRACLEImputer(BaseImputer):
         self.legacy_batches = legacy_batches
 
     def _validate_params(self) -> None:
+        super()._validate_params()
         check_counts(n_epochs=self.n_epochs, batch_size=self.batch_size, n_hidden=self.n_hidden, window=self.window)
         if not float(self.lr) > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")

@@ -193,7 +193,10 @@ class MIWAEImputer(BaseImputer):
         self.imputation = imputation
         self.activation = activation
 
+    _optional_int_params = ("latent_dim",)  # None: floor(p / 2)
+
     def _validate_params(self) -> None:
+        super()._validate_params()
         check_counts(n_epochs=self.n_epochs, batch_size=self.batch_size, n_hidden=self.n_hidden, K=self.K, L=self.L)
         if self.latent_dim is not None and int(self.latent_dim) < 1:
             raise ValueError(f"latent_dim must be >= 1 or None (= floor(p / 2)), got {self.latent_dim!r}")

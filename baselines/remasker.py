@@ -184,6 +184,7 @@ class ReMaskerImputer(BaseImputer):
     REMASK_RULES = ("ratio", "count")
 
     def _validate_params(self) -> None:
+        super()._validate_params()
         if self.remask_rule not in self.REMASK_RULES:
             raise ValueError(f"remask_rule must be one of {', '.join(self.REMASK_RULES)}, got {self.remask_rule!r}")
         check_counts(n_epochs=self.n_epochs, batch_size=self.batch_size, embed_dim=self.embed_dim, depth=self.depth,

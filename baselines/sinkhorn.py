@@ -126,6 +126,8 @@ class SinkhornImputer(BaseImputer):
         self.standardize = standardize
         self.num_threads = num_threads
 
+    _optional_real_params = ("blur",)  # None: picked from the data
+
     def _validate_params(self) -> None:
         super()._validate_params()
         check_counts(n_iter=self.n_iter, batch_size=self.batch_size, eps_max_points=self.eps_max_points)

@@ -74,6 +74,8 @@ class TDMImputer(BaseImputer):
         self.standardize = standardize
         self.num_threads = num_threads
 
+    _optional_int_params = ("width",)  # None: 2 * d
+
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.cost not in COSTS:

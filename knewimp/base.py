@@ -10,6 +10,9 @@ only when a torch method runs.
 from __future__ import annotations
 
 import contextlib
+import inspect
+import math
+import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -42,25 +45,106 @@ def resolve_device(device: str | None = "auto") -> str:
     raise ValueError(f"unknown device {device!r}; valid choices: 'auto', 'cpu', 'cuda', 'cuda:N'")
 
 
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def is_real(value) -> bool:
+    """A finite real number (not a bool, not a string, not complex)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
+def is_integer(value) -> bool:
+    """A whole number: an int, or a finite float without a fraction (2.0); never 2.5, "2" or True."""
+    return is_real(value) and float(value) == int(value)
+
+
+def check_integer(name: str, value, low: int | None = None, allow_none: bool = False) -> None:
+    """Refuse ``value`` unless it is a whole number (>= ``low``), or None when allowed, naming ``name``."""
+    if value is None and allow_none:
+        return
+    if not is_integer(value) or (low is not None and value < low):
+        bound = "" if low is None else f" >= {low}"
+        raise ValueError(f"{name} must be an integer{bound}{' or None' if allow_none else ''}, got {_show(value)}")
+
+
+def check_real(name: str, value, allow_none: bool = False) -> None:
+    """Refuse ``value`` unless it is a finite real number (or None when allowed), naming ``name``."""
+    if value is None and allow_none:
+        return
+    if not is_real(value):
+        raise ValueError(f"{name} must be a finite number{' or None' if allow_none else ''}, got {_show(value)}")
+
+
 def check_counts(**counts) -> None:
-    """Refuse any count argument below 1, naming it: ``check_counts(n_iter=n_iter, ...)``."""
+    """Refuse any count argument that is not a whole number >= 1, naming it:
+    ``check_counts(n_iter=n_iter, ...)``."""
     for name, value in counts.items():
-        try:
-            ok = int(value) >= 1
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(f"{name} must be >= 1, got {value!r}")
+        if not is_integer(value) or value < 1:
+            raise ValueError(f"{name} must be >= 1, got {_show(value)}")
 
 
 def as_float(value) -> float:
-    """``value`` as a float, or NaN (which fails every range test) when it is not a number."""
-    if isinstance(value, (bool, np.bool_)):
-        return float("nan")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
+    """``value`` as a float, or NaN (which fails every range test) when it is not a finite real number
+    (a string such as ``"1.5"``, a bool, NaN, Inf)."""
+    return float(value) if is_real(value) else float("nan")
+
+
+#: Seeds of numpy's and torch's generators: an integer in [0, 2**32).
+MAX_RANDOM_STATE = 2**32 - 1
+
+
+def check_param_types(estimator) -> None:
+    """Every constructor argument against the type of its default, naming the parameter: an int
+    default takes whole numbers only (2.5 is refused, never truncated), a float default finite
+    numbers (not ``"abc"``, NaN or Inf), a bool default True or False, a str default a string, a
+    tuple default a list or tuple of such (``hidden="64"`` is refused, not read as (6, 4)). A
+    parameter defaulting to None is checked by its class: listed in ``_optional_int_params`` (an
+    integer or None; its range is the class's to check) or ``_optional_real_params`` (a finite number or None), else any float
+    given must still be finite."""
+    sig = inspect.signature(type(estimator).__init__)
+    optional_ints = ("num_threads", *getattr(estimator, "_optional_int_params", ()))  # None: torch's setting
+    optional_reals = getattr(estimator, "_optional_real_params", ())
+    for name, param in sig.parameters.items():
+        if name in ("self", "random_state", "device") or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        value, default = getattr(estimator, name), param.default
+        if name in optional_ints:  # the type here, the range in the class (whose message says what None means)
+            check_integer(name, value, allow_none=True)
+        elif name in optional_reals:
+            check_real(name, value, allow_none=True)
+        elif isinstance(default, bool):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {_show(value)}")
+        elif isinstance(default, int):
+            check_integer(name, value)
+        elif isinstance(default, float):
+            check_real(name, value)
+        elif isinstance(default, str):
+            if not isinstance(value, str):
+                raise ValueError(f"{name} must be a string, got {_show(value)}")
+        elif isinstance(default, (tuple, list)):
+            if not isinstance(value, (tuple, list, np.ndarray)) or isinstance(value, str):
+                raise ValueError(f"{name} must be a list, got {_show(value)}")
+            for item, like in zip(value, [default[0]] * len(value) if default else []):
+                check = check_integer if isinstance(like, int) and not isinstance(like, bool) else check_real
+                try:
+                    check(name, item)
+                except ValueError:
+                    kind = "integers" if check is check_integer else "finite numbers"
+                    raise ValueError(f"{name} must be a list of {kind}, got {_show(value)}") from None
+        elif isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {_show(value)}")
+    rs = estimator.random_state
+    if rs is not None and not isinstance(rs, np.random.Generator) and (not is_integer(rs)
+                                                                       or not 0 <= rs <= MAX_RANDOM_STATE):
+        raise ValueError(f"random_state must be None or an integer in [0, {MAX_RANDOM_STATE}], got {_show(rs)}")
 
 
 @contextlib.contextmanager
@@ -93,6 +177,7 @@ def check_missing_matrix(X) -> np.ndarray:
     Refuses non-numeric input, non-2D input, +/-Inf, and columns with no observed value
     (nothing can be learned about them). Missing entries are NaN.
     """
+    _refuse_complex(X)
     try:
         arr = np.array(X, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
@@ -102,13 +187,39 @@ def check_missing_matrix(X) -> np.ndarray:
     if arr.shape[0] < 2 or arr.shape[1] < 1:
         raise ValueError(f"input needs at least 2 rows and 1 column, got shape {arr.shape}")
     _refuse_inf(arr)
+    _refuse_huge(arr)
     _refuse_empty_columns(arr)
     return arr
+
+
+def _refuse_complex(X) -> None:
+    try:
+        complex_input = np.iscomplexobj(X)
+    except Exception:  # an object numpy cannot look at: the numeric check that follows names it
+        return
+    if complex_input:
+        raise ValueError("Complex data not supported in X: give real numbers (NaN for missing values)")
 
 
 def _refuse_inf(arr: np.ndarray) -> None:
     if np.isinf(arr).any():
         raise ValueError("input contains +/-Inf; only NaN may mark a missing value")
+
+
+#: The largest magnitude an input value may have: squares and sums of squares (standardising,
+#: distances) of larger ones overflow float64 and would surface as unrelated errors.
+MAX_ABS_INPUT = 1e100
+
+
+def _refuse_huge(arr: np.ndarray) -> None:
+    with np.errstate(invalid="ignore"):
+        big = np.nanmax(np.where(np.isnan(arr), 0.0, np.abs(arr)), axis=0) if arr.size else np.zeros(0)
+    over = np.flatnonzero(big > MAX_ABS_INPUT)
+    if over.size:
+        j = int(over[0])
+        raise ValueError(f"input column {j} holds values up to {big[j]:.3g} in magnitude, beyond {MAX_ABS_INPUT:g} "
+                         f"(their squares overflow float64); rescale the column{'s' if over.size > 1 else ''} "
+                         f"{over.tolist()[:10]}")
 
 
 #: An imputation farther than this many times the largest observed |z| (per-column z-scores of the
@@ -117,12 +228,13 @@ DIVERGENCE_FACTOR = 10.0
 
 
 def check_in_range(X: np.ndarray, mask: np.ndarray, filled: np.ndarray, who: str = "imputer") -> None:
-    """Refuse a completion with imputations far outside the observed data.
+    """Refuse a completion with imputations far outside the observed data, column by column.
 
     Each column is put on the z scale of its observed entries, ``z = (x - mean_j) / sd_j`` (``sd_j``
-    taken as 1 for a constant column); the limit is ``DIVERGENCE_FACTOR * max(1, max |z_obs|)``
-    over all observed entries, and an imputed ``|z|`` beyond it raises :class:`ImputationError`
-    naming how many entries, the largest ``|z|`` and its column. Bounded methods (column means,
+    taken as 1 for a constant column); column j's limit is ``DIVERGENCE_FACTOR * max(1, max_j |z_obs|)``
+    over its own observed entries (a heavy-tailed column does not lend its range to the others), and
+    an imputed ``|z|`` beyond its column's limit raises :class:`ImputationError` naming how many
+    entries, the largest excess, its column and that column's limit. Bounded methods (column means,
     regressions on observed ranges) stay far inside; a diverged step size does not.
     """
     obs = np.where(mask, np.nan, X)
@@ -130,15 +242,16 @@ def check_in_range(X: np.ndarray, mask: np.ndarray, filled: np.ndarray, who: str
     sd = np.nanstd(obs, axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     z_obs = np.abs((obs - mean) / sd)
-    limit = DIVERGENCE_FACTOR * max(1.0, float(np.nanmax(z_obs)))
+    limit = DIVERGENCE_FACTOR * np.maximum(1.0, np.nan_to_num(np.nanmax(z_obs, axis=0), nan=1.0))
     z_imp = np.where(mask, np.abs((filled - mean) / sd), 0.0)
     over = z_imp > limit
     if over.any():
-        row, col = np.unravel_index(int(np.argmax(z_imp)), z_imp.shape)
+        excess = np.where(over, z_imp / limit, 0.0)
+        row, col = np.unravel_index(int(np.argmax(excess)), z_imp.shape)
         raise ImputationError(
             f"{who} imputations out of range: {int(over.sum())} of {int(mask.sum())} imputed entries beyond "
-            f"{DIVERGENCE_FACTOR:g}x the largest observed |z| ({limit:.3g}); largest |z| {z_imp[row, col]:.3g} "
-            f"in column {col} (z: the column's observed mean and sd)")
+            f"{DIVERGENCE_FACTOR:g}x the largest observed |z| of their column; largest |z| {z_imp[row, col]:.3g} "
+            f"in column {col}, whose limit is {limit[col]:.3g} (z: the column's observed mean and sd)")
 
 
 def _refuse_empty_columns(arr: np.ndarray) -> None:
@@ -206,7 +319,10 @@ class BaseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return tags
 
     def _validate_params(self) -> None:
-        """Refuse bad parameter values with one-line ValueErrors (subclasses extend this)."""
+        """Refuse bad parameter values with one-line ValueErrors naming the parameter: types for
+        every parameter (:func:`check_param_types`), then the shared ones; subclasses call this
+        first and check their ranges and choices after."""
+        check_param_types(self)
         self.compute_device()
         if "standardize" in self._get_param_names() and not isinstance(self.standardize, (bool, np.bool_)):
             raise ValueError(f"standardize must be True or False, got {self.standardize!r}")
@@ -237,15 +353,17 @@ class BaseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _check_input(self, X, reset: bool) -> np.ndarray:
         """X as a float64 copy; sets (``reset``) or checks ``n_features_in_`` / ``feature_names_in_``."""
+        _refuse_complex(X)
         try:
             arr = validate_data(self, X, reset=reset, dtype=np.float64, order="C", ensure_all_finite=False, copy=True,
                                 ensure_min_samples=2 if reset else 1)
         except ValueError as exc:
             if "could not convert" not in str(exc):
                 raise
-            raise ValueError(f"input must be numeric (NaN for missing values): {exc}; for categorical columns wrap "
-                             "the imputer: knewimp.MixedTypeImputer(imputer, categorical='auto')") from None
+            raise ValueError(f"input must be numeric (NaN for missing values): {str(exc)[:200]}; for categorical "
+                             "columns wrap the imputer: knewimp.MixedTypeImputer(imputer, categorical='auto')") from None
         _refuse_inf(arr)
+        _refuse_huge(arr)
         return arr
 
     def _complete(self, X: np.ndarray) -> np.ndarray:

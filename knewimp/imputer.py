@@ -142,6 +142,8 @@ class KnewImputer(BaseImputer):
         self.approx_size = approx_size
         self.approx_refresh = approx_refresh
 
+    _optional_int_params = ("block_size", "record_every")  # None: one block; no trajectory
+
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.integrator not in INTEGRATORS:

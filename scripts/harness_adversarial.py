@@ -1,4 +1,4 @@
-"""The harness tried as an adversarial user would: prints the figures of issue 18.
+"""The harness tried as an adversarial user would: prints the figures of issues 18 and 32.
 
     python scripts/harness_adversarial.py                       # every section (several minutes)
     python scripts/harness_adversarial.py --only bad damaged    # the fast sections (also a test)
@@ -9,6 +9,13 @@ Sections:
   library     bad constructor arguments of the imputers: one-line ValueError naming the parameter
   damaged     damaged record kinds: each reported by name and reason, not a result, then moved aside
               and its cell recomputed by the next run
+  records     records that lie (content of another cell, a nearby rate, impossible values, names that
+              climb out of the folder) and odd files (deep nests, huge integers, a FIFO, /dev/zero, too
+              big): each damaged and named, status and tables finish, nothing written outside
+  estimators  the 11 imputers' parameters and input through the shared validation: one line naming
+              the parameter or the column
+  odd         data digests (a doctored cache), KNEWIMP_OFFLINE, hydra.job.chdir, a full disk, a killed
+              report writer, two protocol variants in one table, the column-mean rule on every cell
   blowup      settings that blow a method up: each recorded failed with its reason
   concurrent  4 launchers of one 24-cell sweep on one results folder: cells computed, records, duplicates
   sigkill     5 sweeps SIGKILLed mid-way and resumed: lost / duplicated / corrupt records, stale tmp files
@@ -63,6 +70,22 @@ BAD_INPUTS = [
     (["-m", "method=knewimp/quick", "method.bandwidth=0.5,-1"], "bandwidth"),
     (["data_dir=/nonexistent/uci"], "data_dir='/nonexistent/uci'"),
     (["results_dir=@FILE@"], "results_dir="),
+    # issue 32: values that become part of a path, out-of-range seeds, launcher settings
+    (["dataset.name=../../../x"], "dataset.name='../../../x'"), (["method.preset=../x"], "method.preset='../x'"),
+    (["mechanism.name=a/b"], "mechanism.name='a/b'"), (["method.name=X"], "method.name='X'"),
+    (["-m", "dataset=bt,pk", "dataset.name=../x"], "dataset.name='../x'"),
+    (["-m", "experiment=../x"], "experiment='../x'"), (["method=../x/quick"], "method='../x/quick'"),
+    ([f"seed={10**300}"], "seed=1000000000"), (["seed=4294967296"], "seed=4294967296"),
+    (["-m", "seed=0,99999999999"], "seed=99999999999"),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0"),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=abc"], "hydra.launcher.n_jobs"),
+    (["method=knewimp/quick", "method.hidden='64'"], "method.hidden='64'"),
+    (["method=knewimp/quick", "method.entropy_weight=nan"], "method.entropy_weight=nan"),
+    (["method=knewimp/quick", "method.step_size=inf"], "method.step_size=inf"),
+    (["method=miwae/quick", "method.n_epochs=2.5"], "method.n_epochs=2.5"),
+    (["method=miwae/quick", "method.lr=abc"], "method.lr='abc'"),
+    (["method=gain/quick", "method.n_iter=2.5"], "method.n_iter=2.5"),
+    ([f"missing_rate={10**400}"], "missing_rate=1000000000"),
 ]
 
 LIBRARY_BAD = [
@@ -75,6 +98,10 @@ LIBRARY_BAD = [
 ]
 
 BLOWUPS = [
+    # issue 32: garbage that once was recorded ok (MAE 28x, 4.9x, 2.1x the column mean's)
+    ["dataset=bt", "method=knewimp/quick", "method.step_size=10"],
+    ["dataset=bt", "method=knewimp/quick", "method.step_size=3"],
+    ["dataset=pk", "method=remasker/quick", "method.base_lr=10"],
     ["dataset=pk", "method=knewimp/quick", "method.step_size=1000"],
     ["dataset=pk", "method=knewimp/quick", "method.step_size=100"],
     ["dataset=pk", "method=sinkhorn/quick", "method.lr=1000"],
@@ -221,6 +248,234 @@ def section_damaged() -> tuple[int, int]:
     return good, len(DAMAGE_KINDS)
 
 
+def _lying_record(tmp: Path, kind: str) -> tuple[Path, str]:
+    """A record file of kind ``kind`` under ``tmp/runs``: (its path, the text its damage reason must hold)."""
+    from knewimp.harness import records
+    from knewimp.harness.cell import run_cell
+    from knewimp.harness.sweep import _compose
+
+    runs = records.runs_dir(tmp)
+    runs.mkdir(parents=True, exist_ok=True)
+    if kind in ("nested brackets", "5000-digit integer", "a FIFO", "a link to /dev/zero", "5 MB of spaces"):
+        path = runs / f"{kind.replace(' ', '_').replace('/', '_')}.json"
+        if kind == "nested brackets":
+            path.write_text("[" * 5000 + "]" * 5000)
+            return path, "nested too deep"
+        if kind == "5000-digit integer":
+            path.write_text('{"seed": ' + "7" * 5000 + "}")
+            return path, "an integer of 5000 digits"
+        if kind == "a FIFO":
+            os.mkfifo(path)
+            return path, "a FIFO"
+        if kind == "a link to /dev/zero":
+            path.symlink_to("/dev/zero")
+            return path, "not a regular file"
+        path.write_bytes(b" " * (records.MAX_RECORD_BYTES + 1))
+        return path, "larger than"
+    seed = RECORD_KINDS.index(kind)
+    rec = run_cell(_compose(["dataset=bt", "method=mean/published", f"seed={seed}", f"results_dir={tmp}"]))
+    path = records.record_path(tmp, rec["cell_id"])
+    changes, why = {
+        "fields of pk seed 7 under bt's name": (dict(dataset="pk", seed=7), "give the cell id 'pk__mcar__r0.3__s7"),
+        "missing_rate 0.3000001 under r0.3": (dict(missing_rate=0.3000001), "__r0.3000001__"),
+        "mae -3.0": (dict(mae=-3.0), "not a finite non-negative number"),
+        "mechanism ../../../../x": (dict(mechanism="../../../../x"), "must be a name"),
+        "seed 2**40": (dict(seed=2**40), "not an integer in [0, 2**32)"),
+        "protocol a list": (dict(protocol=[1]), "protocol is not an object"),
+    }[kind]
+    path.write_text(json.dumps({**rec, **changes}))
+    return path, why
+
+
+RECORD_KINDS = ["fields of pk seed 7 under bt's name", "missing_rate 0.3000001 under r0.3", "mae -3.0",
+                "mechanism ../../../../x", "seed 2**40", "protocol a list", "nested brackets", "5000-digit integer",
+                "a FIFO", "a link to /dev/zero", "5 MB of spaces"]
+
+
+def section_records() -> tuple[int, int]:
+    from knewimp.harness import records
+    from knewimp.harness.cell import run_cell
+    from knewimp.harness.status import grid_status
+    from knewimp.harness.sweep import _compose
+    from knewimp.report.tables import write_tables
+
+    print("## Records that lie, and odd files\n")
+    good = 0
+    with tempfile.TemporaryDirectory() as top:
+        tmp = Path(top) / "a" / "b" / "c" / "results"
+        made = [(kind, *_lying_record(tmp, kind)) for kind in RECORD_KINDS]
+        outside_before = sorted(p for p in Path(top).rglob("*") if "results" not in p.parts)
+        t0 = time.perf_counter()
+        usable, damaged = records.scan(tmp)
+        reasons = {d.path.name: d.reason for d in damaged}
+        report, _ = grid_status("quick", tmp)
+        write_tables(tmp, figures=False, log=lambda *_: None)
+        secs = time.perf_counter() - t0
+        failed_md = (tmp / "tables" / "failed.md").read_text()
+        outside_after = sorted(p for p in Path(top).rglob("*") if "results" not in p.parts)
+        print("| file | damage reason | reason right | in status | in failed.md | recomputed / moved aside |\n"
+              "|---|---|---|---|---|---|")
+        for seed, (kind, path, why) in enumerate(made):
+            reason = reasons.get(path.name, "")
+            if path.name.startswith("bt__"):
+                rec = run_cell(_compose(["dataset=bt", "method=mean/published", f"seed={seed}", f"results_dir={tmp}"]))
+                redone = rec["status"] == "ok" and rec["seed"] == seed and records.read_record(path) is not None
+            else:
+                redone = records.quarantine(path).parent.name == ".damaged"
+            checks = (why in reason, path.name in report, path.name in failed_md, redone)
+            good += all(checks)
+            print(f"| {kind} | {reason[:90].replace('|', '/')} | " + " | ".join("yes" if c else "**no**" for c in checks)
+                  + " |")
+        escaped = len(outside_after) - len(outside_before)
+        print(f"\n{len(RECORD_KINDS)} kinds; usable records among them: {len(usable)}; scan + status + tables took "
+              f"{secs:.1f} s; files written outside the results folder: {escaped}; "
+              f"{good} named, listed and recomputed or moved aside\n")
+    return good + (escaped == 0 and not usable), len(RECORD_KINDS) + 1
+
+
+ESTIMATORS = {
+    "KnewImputer": "knewimp.imputer", "MeanImputer": "knewimp.baselines.mean", "MICEImputer": "knewimp.baselines.mice",
+    "SinkhornImputer": "knewimp.baselines.sinkhorn", "TDMImputer": "knewimp.baselines.tdm",
+    "GAINImputer": "knewimp.baselines.gain", "MIWAEImputer": "knewimp.baselines.miwae",
+    "ReMaskerImputer": "knewimp.baselines.remasker", "MIRACLEImputer": "knewimp.baselines.miracle",
+    "CSDITImputer": "knewimp.baselines.diffusion.csdi_t", "MissDiffImputer": "knewimp.baselines.diffusion.missdiff",
+}
+ESTIMATOR_BAD = [
+    ("MIWAEImputer", dict(standardize="no"), "standardize"), ("MIWAEImputer", dict(num_threads=0), "num_threads"),
+    ("MIWAEImputer", dict(lr="abc"), "lr"), ("MIWAEImputer", dict(lr=float("inf")), "lr"),
+    ("MIWAEImputer", dict(n_epochs=2.5), "n_epochs"), ("GAINImputer", dict(n_iter=2.5), "n_iter"),
+    ("TDMImputer", dict(depth=2.5), "depth"), ("MICEImputer", dict(n_chains=2.5), "n_chains"),
+    ("KnewImputer", dict(hidden="64"), "hidden"), ("KnewImputer", dict(entropy_weight=float("nan")), "entropy_weight"),
+    ("SinkhornImputer", dict(lr="0.1"), "lr"), ("ReMaskerImputer", dict(depth=True), "depth"),
+    ("MIRACLEImputer", dict(reg_beta=float("nan")), "reg_beta"), ("CSDITImputer", dict(lr_milestones="0.5"), "lr_milestones"),
+    ("MissDiffImputer", dict(n_samples=1.5), "n_samples"),
+    *[(name, dict(random_state=-1), "random_state") for name in ESTIMATORS],
+]
+
+
+def section_estimators() -> tuple[int, int]:
+    import importlib
+    import warnings
+
+    import numpy as np
+
+    def cls(name):
+        return getattr(importlib.import_module(ESTIMATORS[name]), name)
+
+    print("## The 11 imputers through the shared validation\n")
+    good = total = 0
+    for name, kwargs, key in ESTIMATOR_BAD:
+        try:
+            cls(name)(**kwargs)._validate_params()
+            msg = "accepted"
+        except ValueError as exc:
+            msg = str(exc)
+        ok = msg.startswith(key) and "\n" not in msg
+        good, total = good + ok, total + 1
+        print(f"- `{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})`: {'ok' if ok else '**not refused**'}: {msg}")
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    X[0, 0] = X[3, 1] = np.nan
+    huge = X.copy()
+    huge[:, 2] *= 1e300
+    for name in ESTIMATORS:
+        for label, data, key in (("a column of 1e300", huge, "input column 2"), ("complex input", X + 1j, "Complex data")):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    cls(name)(random_state=0).fit(data)
+                    msg = "accepted"
+                except Exception as exc:  # any other type is a finding
+                    msg = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+            ok = msg.startswith(key) and "\n" not in msg
+            good, total = good + ok, total + 1
+            if not ok:
+                print(f"- `{name}` on {label}: **not refused as required**: {msg[:200]}")
+    print(f"\n{good} of {total} refused with one line naming the parameter or the column "
+          f"(input cases listed only when mishandled)\n")
+    return good, total
+
+
+def section_odd() -> tuple[int, int]:
+    import numpy as np
+
+    from knewimp.harness import records
+    from knewimp.harness.atomic import write_csv_atomic
+    from knewimp.harness.cell import run_cell
+    from knewimp.harness.run import prepare
+    from knewimp.harness.sweep import _compose
+    from knewimp.protocol import datasets
+    from knewimp.report.tables import select_records
+
+    print("## Odd settings, data and writes\n")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        old = {k: os.environ.get(k) for k in ("KNEWIMP_CACHE_DIR", "KNEWIMP_OFFLINE")}
+        os.environ["KNEWIMP_CACHE_DIR"] = str(tmp / "cache")
+        try:
+            X = datasets.load_dataset("pk")
+            (tmp / "cache").mkdir()
+            np.save(tmp / "cache" / "pk.npy", X + 1e-9)
+            try:
+                datasets.load_dataset("pk", data_dir=tmp / "nowhere", download=False)
+                msg = "accepted"
+            except datasets.DataError as exc:
+                msg = str(exc)
+            results.append(("a cached pk matrix of the right shape, other numbers", "matrix digest" in msg, msg))
+            os.environ["KNEWIMP_OFFLINE"] = "1"
+            try:
+                datasets.load_dataset("bt", data_dir=tmp / "nowhere", download=True)
+                msg = "loaded (network tried)"
+            except datasets.DataError as exc:
+                msg = str(exc)
+            results.append(("KNEWIMP_OFFLINE=1 with download=true", "not found offline" in msg, msg[:120]))
+        finally:
+            for k, v in old.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            argv, _ = prepare(["hydra.job.chdir=true", "results_dir=rel"])
+        finally:
+            os.chdir(cwd)
+        results.append(("hydra.job.chdir=true with results_dir=rel", f"results_dir={tmp}/rel" in argv,
+                        f"launched with {[a for a in argv if a.startswith('results_dir=')]}"))
+        target = tmp / "t.csv"
+        write_csv_atomic(target, ["a"], [{"a": 1}])
+
+        def dying():
+            yield {"a": 2}
+            raise KeyboardInterrupt
+        try:
+            write_csv_atomic(target, ["a"], dying())
+        except KeyboardInterrupt:
+            pass
+        whole = target.read_text().split() == ["a", "1"] and len(list(tmp.glob(".*.tmp*"))) == 0
+        results.append(("a report CSV whose writer dies half-way", whole, "old file intact, no temporary left"))
+        recs = []
+        for p_obs, seeds in ((0.3, (0, 1)), (0.5, (2, 3))):
+            for seed in seeds:
+                recs.append(run_cell(_compose(["dataset=bt", "mechanism=mar", f"mechanism.options.p_obs={p_obs}",
+                                               "method=mean/published", f"seed={seed}", f"results_dir={tmp}/v"])))
+        sel = select_records(records.load_records(tmp / "v"))
+        variants = {json.dumps(r.get("protocol"), sort_keys=True) for r in sel.kept}
+        results.append(("bt mar mean under p_obs 0.3 (seeds 0, 1) and 0.5 (seeds 2, 3)",
+                        len(variants) == 1 and sel.count("another variant") == 2,
+                        f"{len(sel.kept)} records tabulated, one variant; 2 excluded: "
+                        f"{next(iter(v for v in sel.excluded.values()))[:100]}"))
+        rec = recs[0]
+        results.append(("every new record carries the column-mean MAE, its ratio and a data digest",
+                        all(k in rec for k in ("mae_colmean", "mae_ratio", "data_digest", "mask_digest")),
+                        f"mae_colmean {rec['mae_colmean']:.4g}, mae_ratio {rec['mae_ratio']:.3g}, "
+                        f"data_digest {rec['data_digest']}"))
+    good = 0
+    for what, ok, detail in results:
+        good += bool(ok)
+        print(f"- {what}: {'ok' if ok else '**not handled**'}: {detail}")
+    print(f"\n{good} of {len(results)} handled\n")
+    return good, len(results)
+
+
 def section_blowup() -> tuple[int, int]:
     from knewimp.harness.cell import run_cell
     from knewimp.harness.sweep import _compose
@@ -232,7 +487,8 @@ def section_blowup() -> tuple[int, int]:
             rec = run_cell(_compose([*args, f"results_dir={tmp}", "threads=1"]))
             ok = rec["status"] == "failed" and bool(rec.get("error"))
             good += ok
-            what = rec.get("error") if rec["status"] == "failed" else f"MAE {rec.get('mae'):.4g}"
+            what = rec.get("error") if rec["status"] == "failed" else \
+                f"MAE {rec.get('mae'):.4g}, {rec.get('mae_ratio'):.3g}x the column mean's (rule: failed beyond 6x)"
             print(f"- `{' '.join(args)}`: status {rec['status']}: {what}")
     print(f"\n{good} of {len(BLOWUPS)} blow-up settings recorded failed with their reason\n")
     return good, len(BLOWUPS)
@@ -303,7 +559,8 @@ def section_reproduce(results: str) -> tuple[int, int]:
     return int(proc.returncode == 0 and secs < 60 and "nothing to run" in proc.stdout), 1
 
 
-SECTIONS = ("bad", "library", "damaged", "blowup", "concurrent", "sigkill", "reproduce")
+SECTIONS = ("bad", "library", "damaged", "records", "estimators", "odd", "blowup", "concurrent", "sigkill",
+            "reproduce")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,6 +582,12 @@ def main(argv: list[str] | None = None) -> int:
             scores[name] = section_library()
         elif name == "damaged":
             scores[name] = section_damaged()
+        elif name == "records":
+            scores[name] = section_records()
+        elif name == "estimators":
+            scores[name] = section_estimators()
+        elif name == "odd":
+            scores[name] = section_odd()
         elif name == "blowup":
             scores[name] = section_blowup()
         elif name == "concurrent":

@@ -5,12 +5,13 @@ import math
 import numpy as np
 import pytest
 
+from knewimp.harness.identity import cell_id
 from knewimp.harness.records import write_record
 from knewimp.report.experiments import dirichlet, runtime, toys
 
 
 def _record(toy, mech, method, preset, seed, mae, wass, status="ok"):
-    return dict(cell_id=f"{toy}__{mech}__r0.3__s{seed}__{method}__{preset}__x", dataset=toy, mechanism=mech,
+    return dict(cell_id=cell_id(toy, mech, 0.3, seed, method, preset, {}), dataset=toy, mechanism=mech,
                 missing_rate=0.3, seed=seed, method=method, preset=preset, params={}, status=status,
                 mae=mae, wass=wass)
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from knewimp.harness.identity import cell_id
 from knewimp.harness.records import write_record
 from knewimp.imputer import KnewImputer
 from knewimp.report import experiments
@@ -16,7 +17,7 @@ PAPER_PARAMS = {k: (list(v) if isinstance(v, tuple) else v) for k, v in KnewImpu
 
 def rec(folder, method, preset, ds, mech, seed, mae, wass=None, status="ok", **extra):
     params = dict(PAPER_PARAMS, **extra.pop("params", {}))
-    r = dict(cell_id=f"{ds}__{mech}__s{seed}__{method}__{preset}__{hash(json.dumps(params, sort_keys=True)) & 0xffff:x}",
+    r = dict(cell_id=cell_id(ds, mech, 0.3, seed, method, preset, params),
              method=method, preset=preset, dataset=ds, mechanism=mech, seed=seed, missing_rate=0.3, params=params,
              status=status, mae=mae if status == "ok" else None, wass=(wass if wass is not None else mae / 2) if status == "ok" else None,
              error=None if status == "ok" else "ImputationError: KnewImp particle update produced NaN/Inf", **extra)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA_DIR
+from knewimp.harness.identity import cell_id
 from knewimp.harness.records import write_record
 from knewimp.protocol.cell_input import make_cell_input, mask_digest
 from knewimp.report import tables
@@ -43,7 +44,7 @@ def test_the_digest_names_shape_and_bits():
 
 
 def _record(method, digest, seed=0):
-    return dict(cell_id=f"bt__mcar__r0.3__s{seed}__{method}__paper__x", dataset="bt", mechanism="mcar",
+    return dict(cell_id=cell_id("bt", "mcar", 0.3, seed, method, "paper", {}), dataset="bt", mechanism="mcar",
                 missing_rate=0.3, realised_missing_rate=0.3, mask_digest=digest, seed=seed, method=method,
                 preset="paper", params={}, n=10, d=2, status="ok", error=None, mae=0.5, rmse=0.6, wass=1.0,
                 wass_method="exact", fit_seconds=1.0, device="cpu", finished_at="2026-01-01T00:00:00")

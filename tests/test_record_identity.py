@@ -54,3 +54,24 @@ def test_every_committed_record_is_found_from_the_configs(composed):
         if params != rec["params"] or cell_id(**identity) != path.stem or rec["cell_id"] != path.stem:
             lost.append(path.relative_to(ROOT).as_posix())
     assert not lost, f"{len(lost)} committed records no longer match their cell: {lost[:5]}"
+
+
+def test_distinct_missing_rates_give_distinct_ids_and_committed_ids_are_unchanged():
+    from knewimp.harness.identity import rate_text
+
+    assert rate_text(0.3) == "0.3" and rate_text(0.3000001) == "0.3000001" and rate_text(1e-05) == "1e-05"
+    rates = [0.3, 0.3000001, 0.30000000000000004, 0.1234567, 0.123457, 0.5, 1 / 3, 0.2999999]
+    texts = [rate_text(r) for r in rates]
+    assert len(set(texts)) == len(rates) and all(float(t) == r for t, r in zip(texts, rates))
+    ids = {cell_id("bt", "mcar", r, 0, "mean", "published", {}) for r in rates}
+    assert len(ids) == len(rates)
+    committed = {json.loads(p.read_text())["missing_rate"] for p in RECORDS}
+    assert all(f"{r:g}" == rate_text(r) for r in committed)  # the form every committed id was written with
+
+
+def test_every_committed_record_passes_the_verifier():
+    from knewimp.harness import records
+
+    folders = sorted({p.parent.parent for p in RECORDS})
+    damaged = [d for folder in folders for d in records.scan(folder)[1]]
+    assert not damaged, damaged[:5]

@@ -96,6 +96,8 @@ class DiffusionImputer(BaseImputer):
         self.sample_chunk = sample_chunk
         self.num_threads = num_threads
 
+    _optional_int_params = ("sample_chunk",)  # None: every sample at once
+
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.schedule not in SCHEDULES:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -130,10 +131,41 @@ def params_digest(params: dict[str, Any], protocol: dict[str, Any] | None = None
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
+#: What a name that becomes part of a file name (dataset, mechanism, method, preset, experiment)
+#: may be: nothing that can climb out of a folder, hide a file or split an id at ``__``... except
+#: the underscore itself, which the committed names use; a name is never split back out of an id.
+NAME_PATTERN = re.compile(r"[a-z0-9_]+")
+NAME_FIELDS = ("dataset", "mechanism", "method", "preset")
+
+
+def name_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a name that goes into a path, or None."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        return "must be a name of lower-case letters, digits and underscores ([a-z0-9_]+)"
+    return None
+
+
+def rate_text(missing_rate: float) -> str:
+    """The missing rate as the id writes it: ``%g`` where that reads back as the same number (every
+    committed id: ``0.3``), otherwise the shortest text that does (``0.3000001``). Distinct rates
+    always give distinct texts, since each text reads back as its own rate."""
+    rate = float(missing_rate)
+    short = f"{rate:g}"
+    return short if float(short) == rate else repr(rate)
+
+
 def cell_id(dataset: str, mechanism: str, missing_rate: float, seed: int, method: str, preset: str,
             params: dict[str, Any], protocol: dict[str, Any] | None = None) -> str:
-    """File-name-safe identity of one cell, e.g. ``bt__mar__r0.3__s3__mice__paper__1a2b3c4d5e``."""
-    return "__".join([dataset, mechanism, f"r{float(missing_rate):g}", f"s{int(seed)}", method, preset,
+    """File-name-safe identity of one cell, e.g. ``bt__mar__r0.3__s3__mice__paper__1a2b3c4d5e``.
+
+    Raises ValueError for a name outside :data:`NAME_PATTERN` or a seed that is not an integer."""
+    for field, value in zip(NAME_FIELDS, (dataset, mechanism, method, preset)):
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(f"{field}={value!r}: {problem}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed={seed!r}: must be an integer")
+    return "__".join([dataset, mechanism, f"r{rate_text(missing_rate)}", f"s{seed}", method, preset,
                       params_digest(params, protocol)])
 
 

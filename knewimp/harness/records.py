@@ -6,9 +6,11 @@ method, preset and a digest of the method's parameters and of any non-default pr
 a re-launched sweep finds the record of a finished cell and skips it, and two different cells can
 never share a file.
 
-Every reader goes through :func:`inspect_record`: a file that is not readable UTF-8 JSON, not an
-object, lacks an identity field or ``status``, does not match its file name, or says ``ok`` without
-finite metrics is *damaged*: it is never a result, it is reported by name and reason
+Every reader goes through :func:`inspect_record`: a file that is not a regular file, is larger than
+:data:`MAX_RECORD_BYTES`, is not readable UTF-8 JSON (nesting or an integer too large to parse
+included), not an object, lacks an identity field or ``status``, has a name field outside
+``[a-z0-9_]+``, says ``ok`` without finite non-negative metrics, or whose identity recomputed from
+its own fields (:func:`knewimp.harness.identity.cell_id`) is not its file name, is *damaged*: it is never a result, it is reported by name and reason
 (:func:`scan`), and the next run of its cell moves it to ``runs/.damaged/`` (never deleted) and
 computes the cell again.
 
@@ -19,14 +21,19 @@ Files that only writers use live beside the records, hidden: ``.<cell id>~<host>
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import math
 import os
 import platform
+import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
+
+from knewimp.harness.atomic import tmp_prefix
+from knewimp.harness.identity import NAME_FIELDS, cell_id, name_problem, record_identity
 
 SCHEMA_VERSION = 1
 #: Fields every record has (its id, the named identity, the outcome).
@@ -40,6 +47,14 @@ RECORD_MODE = 0o644
 #: A temporary file whose writer cannot be checked (another host, an unparsable name) is stale
 #: after this many seconds; writing a record takes well under a second.
 TMP_MAX_AGE = 3600.0
+#: A record is a few kB (16 kB with a trajectory); a file larger than this is not one, and is not
+#: read into memory (a link to /dev/zero is refused before: not a regular file).
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+#: Digits of the longest integer a record may hold (a seed below 2**32 has 10): a longer one is
+#: damage, never parsed (Python's int() of a huge digit string is slow or refused).
+MAX_INT_DIGITS = 40
+#: Seeds are numpy seeds: non-negative and below 2**32.
+MAX_SEED = 2**32 - 1
 
 
 class Damaged(NamedTuple):
@@ -72,19 +87,71 @@ def record_problem(rec: Any, stem: str | None = None) -> str | None:
         return f"missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
     if rec["status"] not in STATUSES:
         return f"status {rec['status']!r} is not one of {', '.join(STATUSES)}"
-    if not isinstance(rec["seed"], int) or isinstance(rec["seed"], bool):
-        return f"seed {rec['seed']!r} is not an integer"
-    if not _is_number(rec["missing_rate"]):
-        return f"missing_rate {rec['missing_rate']!r} is not a number"
-    if not isinstance(rec.get("params", {}), dict):
-        return f"params is not an object ({rec['params']!r})"
+    if not isinstance(rec["seed"], int) or isinstance(rec["seed"], bool) or not 0 <= rec["seed"] <= MAX_SEED:
+        return f"seed {rec['seed']!r} is not an integer in [0, 2**32)"
+    if not _is_number(rec["missing_rate"]) or not 0 < rec["missing_rate"] < 1:
+        return f"missing_rate {rec['missing_rate']!r} is not a number in (0, 1)"
+    for field in NAME_FIELDS:
+        if name_problem(rec[field]):
+            return f"{field} {str(rec[field])[:80]!r} {name_problem(rec[field])}"
+    for field in ("params", "protocol"):
+        if not isinstance(rec.get(field, {}), dict):
+            return f"{field} is not an object ({str(rec[field])[:80]!r})"
     if stem is not None and rec["cell_id"] != stem:
-        return f"cell_id {rec['cell_id']!r} does not match the file name"
+        return f"cell_id {str(rec['cell_id'])[:120]!r} does not match the file name"
     if rec["status"] == "ok":
         for m in (OK_METRIC, *OTHER_METRICS):
-            if (m == OK_METRIC or rec.get(m) is not None) and not _is_number(rec.get(m)):
-                return f"status ok but {m} is {rec.get(m)!r}, not a finite number"
+            if (m == OK_METRIC or rec.get(m) is not None) and not (_is_number(rec.get(m)) and rec[m] >= 0):
+                return f"status ok but {m} is {rec.get(m)!r}, not a finite non-negative number"
+    if stem is not None:
+        try:
+            own = cell_id(**record_identity(rec))
+        except (TypeError, ValueError) as exc:
+            return f"its identity fields give no cell id ({exc})"
+        if own != stem:
+            return f"its identity fields give the cell id {own!r}, not its file name"
     return None
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def parse_record_text(text: str) -> tuple[Any, str | None]:
+    """(parsed JSON, None), or (None, why it is not JSON a record can be): nesting too deep to parse
+    (RecursionError) and integers too long (ValueError) are damage like a syntax error."""
+    try:
+        return json.loads(text, parse_int=_parse_int), None
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON, truncated or corrupt ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    except RecursionError:
+        return None, "not a record: JSON nested too deep to parse"
+    except ValueError as exc:
+        return None, f"not a record: {str(exc)[:120]}"
+
+
+def read_regular(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; OSError otherwise (a FIFO, a device, a
+    directory or a larger file are refused without reading them: nothing blocks or fills memory)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "a directory")
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+            raise OSError(f"{kind}, not a regular file")
+        if info.st_size > max_bytes:
+            raise OSError(f"{info.st_size} bytes, larger than the {max_bytes} a record may have")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise OSError(f"more than the {max_bytes} bytes a record may have")
+        return data
+    finally:
+        os.close(fd)
 
 
 def inspect_record(path: str | os.PathLike) -> tuple[dict[str, Any] | None, str | None]:
@@ -92,21 +159,22 @@ def inspect_record(path: str | os.PathLike) -> tuple[dict[str, Any] | None, str 
     there is nothing at ``path``."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_RECORD_BYTES)
     except FileNotFoundError:
         return None, None
     except IsADirectoryError:
         return None, "a directory, not a file"
     except OSError as exc:
+        if exc.errno is None:
+            return None, str(exc)
         return None, f"not readable ({exc.strerror or exc})"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, f"not UTF-8 text (byte {exc.start})"
-    try:
-        rec = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"not valid JSON, truncated or corrupt ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    rec, problem = parse_record_text(text)
+    if problem:
+        return None, problem
     reason = record_problem(rec, path.stem)
     return (None, reason) if reason else (rec, None)
 
@@ -167,8 +235,7 @@ def quarantine(path: str | os.PathLike) -> Path:
     return dest
 
 
-def _tmp_prefix(stem: str) -> str:
-    return f".{stem}~{platform.node()}~{os.getpid()}~"
+_tmp_prefix = tmp_prefix
 
 
 def pid_alive(pid: int) -> bool:

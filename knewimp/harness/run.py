@@ -18,6 +18,7 @@ values of each swept key that cells still to run use, and given a sweep folder o
 from __future__ import annotations
 
 import datetime as dt
+import errno
 
 #: When this process began: a ``stop_at`` duration counts from here, so the imports below and the
 #: planning of the sweep are spent from its budget.
@@ -38,7 +39,7 @@ from knewimp.harness import records
 from knewimp.harness.cell import run_cell
 from knewimp.harness.cost import model_for
 from knewimp.harness.deadline import duration_seconds, launch_window, parse_stop_at
-from knewimp.harness.identity import cell_id
+from knewimp.harness.identity import cell_id, name_problem
 from knewimp.harness.orphans import cell_running, watch_parent
 from knewimp.harness.sweep import DIRECT_KEYS, PREPARED, _compose, sweep_overrides, sweep_plan
 from knewimp.harness.validate import (UserError, check_cell, check_downstream_datasets, check_missing_rate,
@@ -47,6 +48,16 @@ from knewimp.vocab import CONFIG_DIR
 
 #: Config groups whose choice is a file under CONFIG_DIR/<group>/ (the method's as method/preset).
 CHOICE_GROUPS = ("method", "dataset", "mechanism", "experiment", "logger")
+
+
+#: Errors of the machine, not of the method or the configuration: reported in one line (a full
+#: disk, a folder made read-only or removed under a running sweep), exit code 1.
+MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO)
+
+
+def machine_error(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot write{where}: {exc.strerror or exc}"
 
 
 @hydra.main(version_base="1.3", config_path="pkg://knewimp.configs", config_name="config")
@@ -58,7 +69,37 @@ def _main(cfg: DictConfig) -> float | None:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in MACHINE_ERRNOS:
+            raise
+        print(f"error: {machine_error(exc)}", file=sys.stderr)
+        sys.exit(1)
     return record.get("mae")
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """The joblib launcher's ``n_jobs``: a non-zero integer (joblib's own error is 38 lines)."""
+    launcher = cfg.hydra.get("launcher") if "hydra" in cfg else None
+    n_jobs = launcher.get("n_jobs") if launcher is not None else None
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
+        raise UserError(f"hydra.launcher.n_jobs={n_jobs!r}: must be a non-zero integer (the number of parallel "
+                        "cells; -1: one per core)")
+
+
+def absolute_paths(argv: list[str], cfg: DictConfig, launch_dir: str | None = None) -> list[str]:
+    """With ``hydra.job.chdir=true`` each job runs in its own Hydra folder: a relative
+    ``results_dir`` or ``data_dir`` is made absolute against the launch folder, so records land
+    where the next launch looks for them."""
+    if not cfg.hydra.job.get("chdir"):
+        return argv
+    launch_dir = launch_dir or os.getcwd()
+    out = list(argv)
+    for key in ("results_dir", "data_dir"):
+        value = cfg.get(key)
+        if value is not None and not os.path.isabs(str(value)):
+            out = [a for a in out if not ("=" in a and not a.startswith("-") and _key(a) == key)]
+            out.append(f"{key}={os.path.join(launch_dir, str(value))}")
+    return out
 
 
 def valid_choices(group: str, config_dirs: Sequence[Path] = ()) -> list[str]:
@@ -108,6 +149,11 @@ def check_choices(argv: list[str]) -> str | None:
         overrides = OverridesParser.create().parse_overrides([a for a in argv if "=" in a and not a.startswith("-")])
     except Exception:  # Hydra itself reports malformed overrides
         return None
+    for group in CHOICE_GROUPS:
+        for choice in _choices(overrides, group):
+            for part in choice.split("/"):
+                if name_problem(part):
+                    return f"{group}={choice!r}: {name_problem(part)}"
     extra = searchpath_dirs(overrides)
     if extra is None:
         return None
@@ -189,10 +235,12 @@ def prepare(argv: list[str], now: dt.datetime | None = None) -> tuple[list[str],
     except ValueError as exc:
         raise UserError(str(exc)) from None
     multirun = "-m" in argv or "--multirun" in argv or cfg.hydra.mode == RunMode.MULTIRUN
+    argv = absolute_paths(argv, cfg)
     if not multirun:
         check_cell(cfg)
         check_downstream_datasets(cfg.get("downstream"), [cfg.dataset.name])
         return argv, None
+    check_launcher(cfg)
     fixed, sweeps = sweep_overrides(cfg, cli=cli)
     check_downstream_datasets(cfg.get("downstream"), sweeps.get("dataset", [cfg.dataset.name]))
     for key in DIRECT_KEYS:

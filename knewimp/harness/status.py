@@ -17,6 +17,7 @@ from pathlib import Path
 
 from knewimp.base import resolve_device
 from knewimp.harness import records
+from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.cost import OVERHEAD_SECONDS, CostModel, Estimate, cell_seconds, committed_records, device_kind
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells, experiment_config
@@ -242,8 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     report, _ = grid_status(args.experiment, args.results_dir, args.jobs, prior)
     print(report)
     if args.write:
-        Path(args.write).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.write).write_text(report)
+        write_text_atomic(args.write, report)
 
 
 if __name__ == "__main__":

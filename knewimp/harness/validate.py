@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from knewimp.base import resolve_device
 from knewimp.harness.deadline import parse_stop_at
-from knewimp.harness.identity import META_KEYS, method_params
+from knewimp.harness.identity import META_KEYS, method_params, name_problem
 from knewimp.protocol.cell_input import SCALINGS
 from knewimp.harness.scale import check_scale_keys
 from knewimp.vocab import CONFIG_DIR, MECHANISMS
@@ -41,17 +41,36 @@ def _is_int(x: Any) -> bool:
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    try:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    except OverflowError:  # an integer beyond the float range
+        return False
+
+
+#: Seeds seed numpy's and torch's generators, which take [0, 2**32).
+MAX_SEED = 2**32 - 1
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def check_seed(seed: Any) -> None:
-    if not _is_int(seed) or seed < 0:
-        raise UserError(f"seed={seed!r}: must be an integer >= 0")
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"seed={_short(seed)}: must be an integer in [0, {MAX_SEED}]")
+
+
+def check_name(key: str, value: Any) -> None:
+    """A value that becomes part of a file name (a record's, a table's) must be a plain name."""
+    problem = name_problem(value)
+    if problem:
+        raise UserError(f"{key}={_short(value)}: {problem}")
 
 
 def check_missing_rate(rate: Any) -> None:
     if not _is_number(rate) or not 0.0 < float(rate) < 1.0:
-        raise UserError(f"missing_rate={rate!r}: must be a number in (0, 1)")
+        raise UserError(f"missing_rate={_short(rate)}: must be a number in (0, 1)")
 
 
 def check_threads(threads: Any) -> None:
@@ -201,6 +220,9 @@ def check_downstream_datasets(downstream: Any, datasets: list[str]) -> None:
 def check_cell(cfg: DictConfig, results_dir: bool = True) -> None:
     """Every check of one composed cell config (the results folder too unless told not to)."""
     check_seed(cfg.seed)
+    for key, value in (("dataset.name", cfg.dataset.get("name")), ("mechanism.name", cfg.mechanism.get("name")),
+                       ("method.name", cfg.method.get("name")), ("method.preset", cfg.method.get("preset"))):
+        check_name(key, value)
     check_missing_rate(cfg.missing_rate)
     check_threads(cfg.get("threads"))
     check_wass_max_rows(cfg.get("wass_max_rows"))

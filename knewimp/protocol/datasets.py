@@ -7,7 +7,11 @@ Lookup order for ``load_dataset(name)`` of a UCI dataset (a toy is generated, ne
 3. the network, unless ``download=False`` or ``KNEWIMP_OFFLINE=1``: ucimlrepo with the paper's
    column rules applied, or the UCI archive file where ucimlrepo cannot import the dataset; the
    result is written to the cache.
-A digest mismatch is an error, never silently different data.
+A digest mismatch is an error, never silently different data: the raw file's SHA-256 is checked
+where a raw file is read, and the parsed matrix's digest (:func:`matrix_digest`, known for each
+dataset in :data:`MATRIX_DIGESTS`, the matrix parsed from the checked raw file) on every load,
+from the data directory, the cache or the network alike: a cached matrix of the right shape but
+other numbers is refused.
 """
 from __future__ import annotations
 
@@ -110,7 +114,12 @@ SPECS: dict[str, DatasetSpec] = {s.key: s for s in [
 ]}
 
 
-if set(SPECS) != set(vocab.DATASETS):  # the registry and the vocabulary name the same datasets
+#: :func:`matrix_digest` of each dataset's matrix as parsed from its SHA-256-checked raw file.
+MATRIX_DIGESTS = {"bt": "4972b7b759d22166", "bcd": "e7ae01d785e6ad71", "cc": "d85ab5c974e5ba55",
+                  "cbv": "f57134ef5d95bb32", "is": "9589b38b4dc55e3b", "pk": "f2c10828c8b3f92b",
+                  "qb": "eab867f477280b05", "wqw": "1b8a1c6d27178005"}
+
+if set(SPECS) != set(vocab.DATASETS) or set(MATRIX_DIGESTS) != set(SPECS):  # the registry and the vocabulary name the same datasets
     raise ImportError(f"dataset registry {sorted(SPECS)} differs from knewimp.vocab {sorted(vocab.DATASETS)}")
 
 
@@ -199,6 +208,11 @@ def default_data_dir() -> Path | None:
     return beside if (beside / "SHA256SUMS").is_file() else None
 
 
+def offline() -> bool:
+    """Whether ``KNEWIMP_OFFLINE`` forbids the network (1, true or yes, any case)."""
+    return os.environ.get("KNEWIMP_OFFLINE", "0").strip().lower() in ("1", "true", "yes")
+
+
 def get_spec(name: str) -> DatasetSpec:
     try:
         return SPECS[name]
@@ -214,11 +228,30 @@ def cache_dir() -> Path:
     return Path(os.environ.get("KNEWIMP_CACHE_DIR", Path.home() / ".cache" / "knewimp"))
 
 
-def _to_matrix(spec: DatasetSpec, frame: pd.DataFrame, source: str) -> np.ndarray:
-    X = frame.apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+def matrix_digest(X: np.ndarray) -> str:
+    """SHA-256 (16 hex digits) of a matrix's shape and float64 values: equal digests prove equal data."""
+    X = np.ascontiguousarray(X, dtype="<f8")
+    if X.ndim != 2:
+        raise ValueError(f"a matrix has 2 dimensions, not {X.ndim}")
+    h = hashlib.sha256(f"{X.shape[0]}x{X.shape[1]}:".encode())
+    h.update(X.tobytes())
+    return h.hexdigest()[:16]
+
+
+def check_matrix(spec: DatasetSpec, X: np.ndarray, source: str) -> np.ndarray:
+    """``X`` when it is the dataset's known matrix (:data:`MATRIX_DIGESTS`), else DataError."""
     if X.shape != spec.shape:
         raise DataError(f"{spec.key} from {source} has shape {X.shape}, expected {spec.shape}")
+    digest = matrix_digest(X)
+    if digest != MATRIX_DIGESTS[spec.key]:
+        raise DataError(f"{spec.key} from {source} has matrix digest {digest}, expected {MATRIX_DIGESTS[spec.key]} "
+                        f"(not the UCI data; remove it)")
     return X
+
+
+def _to_matrix(spec: DatasetSpec, frame: pd.DataFrame, source: str) -> np.ndarray:
+    X = frame.apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+    return check_matrix(spec, X, source)
 
 
 def _from_raw_file(spec: DatasetSpec, path: Path) -> np.ndarray:
@@ -279,17 +312,21 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
         return load_packaged(name)
     spec = get_spec(name)
     data_dir = data_dir or default_data_dir()
-    if download is None:
-        download = os.environ.get("KNEWIMP_OFFLINE", "0") not in ("1", "true", "yes")
+    if offline():  # the environment's word wins over a config's ``download: true``
+        download = False
+    elif download is None:
+        download = True
     if data_dir is not None:
         local = Path(data_dir).expanduser() / spec.file
         if local.is_file():
             return _from_raw_file(spec, local)
     cached = _cache_path(spec)
     if cached.is_file():
-        X = np.load(cached)
-        if X.shape == spec.shape:
-            return X
+        try:
+            X = np.load(cached, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"the cache {cached} is not a readable matrix ({exc}); remove it") from None
+        return check_matrix(spec, np.asarray(X), f"the cache {cached}")
     if not download:
         where = (f"{Path(data_dir).expanduser()}" if data_dir
                  else "no data directory (set the environment variable KNEWIMP_DATA_DIR or the config key data_dir)")

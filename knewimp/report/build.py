@@ -23,10 +23,10 @@ and the paper comparison needs ``KNEWIMP_PAPER_TABLES``.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
+from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.status import grid_status
 from knewimp.harness.records import load_records
 from knewimp.report import experiments, paper, readme
@@ -78,7 +78,7 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
         for extra in PAPER_EXTRA:
             records += load_records(results_dir / extra)
         res = paper.write_report(records, paper_path, tables, figures)
-        (tables / "paper_headline.md").write_text("".join(f"- {s}\n" for s in res["sentences"]), encoding="utf-8")
+        write_text_atomic(tables / "paper_headline.md", "".join(f"- {s}\n" for s in res["sentences"]))
     else:
         log(f"knewimp.report.build: no paper_tables.json found, so no comparison with the paper's numbers "
             f"(set {paper.ENV_VAR} to a checkout's reference/paper_tables.json)")
@@ -86,7 +86,7 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
         module.report(results_dir, out, log=log)
     for experiment, name, folder in grid_experiments():
         report, _ = grid_status(experiment, results_dir / folder, jobs)
-        (tables / name).write_text(report)
+        write_text_atomic(tables / name, report)
     found = [doc for doc in documents() if (ROOT / doc).is_file()] if is_checkout() else []
     if not found:
         log(f"knewimp.report.build: no README.md or docs/ beside {ROOT} (an installed package): "
@@ -95,8 +95,7 @@ def build(results_dir: str | Path = "results", out: str | Path | None = None, jo
         source = ROOT / doc
         target = source if out == results_dir and results_dir.resolve() == (ROOT / "results").resolve() else out / doc
         if target != source:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            write_text_atomic(target, source.read_text(encoding="utf-8"))
         readme.main([str(target), "--tables", str(tables)])
     return out
 
@@ -117,6 +116,9 @@ def main(argv=None) -> int:
     except MaskMismatch as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a read-only folder: one line; the files written so far are whole
+        print(f"error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from knewimp.harness.atomic import save_figure_atomic
 from knewimp.report import stats  # noqa: E402
 from knewimp.harness.records import load_records  # noqa: E402
 from knewimp.report.selection import Column, column_labels, resolve_reference, select_records  # noqa: E402
@@ -82,7 +83,7 @@ def cd_diagram(avg_ranks: dict[str, float], cd: float, path: str | Path, title: 
         ax.text(0.5, 0.0, footnote, transform=ax.transAxes, ha="center", va="bottom", fontsize=7, wrap=True)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    save_figure_atomic(fig, path, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -143,7 +144,7 @@ def runtime_figure(records: list[dict], labels: dict, reference, path: str | Pat
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
+    save_figure_atomic(fig, path, dpi=150)
     plt.close(fig)
     return path
 

@@ -57,6 +57,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from knewimp.harness.atomic import atomic_path, save_figure_atomic, write_text_atomic
+
 ENV_VAR = "KNEWIMP_PAPER_TABLES"
 DATASETS = ("bt", "bcd", "cc", "cbv", "is", "pk", "qb", "wqw")
 MECHANISMS = ("mar", "mcar", "mnar")
@@ -531,7 +533,7 @@ def render_markdown(rows: list[dict], summary: list[dict], sentences: list[str],
 
 
 def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[dict]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for r in rows:
@@ -578,7 +580,7 @@ def plot(rows: list[dict], path: Path, rate: float = MAIN_RATE) -> Path | None:
     fig.suptitle(f"Printed value (x) vs ours (y), {rate:.0%} missing; mean ± seed std, y = x dashed", fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    save_figure_atomic(fig, path, dpi=130)
     plt.close(fig)
     return path
 
@@ -598,8 +600,8 @@ def write_report(records: Iterable[dict], paper_path: str | os.PathLike, out: st
     out.mkdir(parents=True, exist_ok=True)
     shown = f"{Path(paper_path).name}, sha256 {hashlib.sha256(Path(paper_path).read_bytes()).hexdigest()[:12]}"
     paths = [out / "paper_vs_ours.md", out / "paper_vs_ours.csv", out / "paper_vs_ours_summary.csv"]
-    paths[0].write_text(render_markdown(rows, summary, sentences, shown, paper_n, warnings, sensitivity) + "\n",
-                        encoding="utf-8")
+    write_text_atomic(paths[0], render_markdown(rows, summary, sentences, shown, paper_n, warnings, sensitivity)
+                      + "\n")
     _write_csv(paths[1], CSV_FIELDS, rows)
     _write_csv(paths[2], SUMMARY_FIELDS, summary)
     if fig is not None:

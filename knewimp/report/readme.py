@@ -20,6 +20,8 @@ import re
 import sys
 from pathlib import Path
 
+from knewimp.harness.atomic import write_text_atomic
+
 _PAIR = re.compile(r"(<!-- results:(?P<name>[A-Za-z][\w-]*) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
 _OPEN = re.compile(r"<!-- results:([A-Za-z][\w-]*) -->")
 
@@ -64,9 +66,7 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as exc:
         print(f"knewimp.report.readme: {exc}", file=sys.stderr)
         return 2
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, text)
     note = f" (no table yet: {', '.join(missing)})" if missing else ""
     print(f"knewimp.report.readme: filled {path}{note}")
     return 0

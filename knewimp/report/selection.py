@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple, Sequence
 
+from knewimp.harness.identity import params_digest
 from knewimp.harness.records import record_problem
 from knewimp.vocab import DATASETS as DATASET_ORDER, MECHANISMS as MECHANISM_ORDER, METHOD_ORDER, TEST_PRESETS
 
@@ -146,16 +147,29 @@ def _malformation(rec: dict) -> str | None:
     return None if problem is None else f"malformed record: {problem}"
 
 
+def variant_of(rec: dict) -> str:
+    """The record's protocol variant: the digest of its method parameters and non-default protocol
+    options (the last part of its cell id), with the protocol options spelled out."""
+    digest = params_digest(rec.get("params") or {}, rec.get("protocol") or None)
+    protocol = rec.get("protocol") or {}
+    return digest + (f" ({', '.join(f'{k}={v}' for k, v in sorted(protocol.items()))})" if protocol else "")
+
+
 def select_records(records: list[dict], missing_rate: float = 0.3, include_quick: bool = False) -> Selection:
     """Keep records at ``missing_rate`` (not ``quick`` presets unless asked), one per cell;
     raise :class:`MaskMismatch` when kept records of one cell carry different mask digests.
 
-    Two records of the same (dataset, mechanism, seed, method, preset) can exist when they were run
-    with different parameters (e.g. a CLI override); the table keeps one: an ok record over a failed
-    one, then the most recently finished. The others are listed as superseded.
+    A table row is grouped by the whole identity but the seed: records of one (dataset, mechanism,
+    method, preset) run under different parameters or protocol options (a CLI override,
+    ``mechanism.options.p_obs``) are different experiments and are never averaged together. The
+    table keeps one variant per group: the one at the default protocol, then the one with most ok
+    records, then the most recently finished; the others are excluded, each with the reason (listed
+    in failed.md and all_records.csv; tabulate them from a folder of their own). Within the kept
+    variant, two records of one seed (the same cell in two joined folders) keep an ok record over a
+    failed one, then the most recently finished; the other is listed as superseded.
     """
     excluded: dict[str, str] = {}
-    candidates = defaultdict(list)
+    groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for rec in records:
         key = record_key(rec)  # of the loaded record, not the copy: all_records_rows looks it up by that
         reason = _malformation(rec)
@@ -165,13 +179,26 @@ def select_records(records: list[dict], missing_rate: float = 0.3, include_quick
         if reason is not None:
             excluded[key] = reason
             continue
-        candidates[(rec["dataset"], rec["mechanism"], rec["seed"], rec["method"], rec["preset"])].append(rec)
+        groups[(rec["dataset"], rec["mechanism"], rec["method"], rec["preset"])][variant_of(rec)].append(rec)
     kept = []
-    for group in candidates.values():
-        group.sort(key=lambda r: (r["status"] == "ok", str(r.get("finished_at") or "")), reverse=True)
-        kept.append(group[0])
-        for other in group[1:]:
-            excluded[record_key(other)] = f"superseded by {group[0].get('cell_id')}"
+    for (ds, mech, method, preset), variants in groups.items():
+        def rank(item):
+            variant, recs = item
+            return (not recs[0].get("protocol"), sum(r["status"] == "ok" for r in recs),
+                    max(str(r.get("finished_at") or "") for r in recs))
+        (chosen, recs), *others = sorted(variants.items(), key=rank, reverse=True)
+        for variant, other_recs in others:
+            for other in other_recs:
+                excluded[record_key(other)] = (f"another variant of {method}/{preset} on {ds} {mech} (params/protocol "
+                                               f"{variant}) than the one tabulated ({chosen}): never averaged together")
+        by_seed = defaultdict(list)
+        for r in recs:
+            by_seed[r["seed"]].append(r)
+        for group in by_seed.values():
+            group.sort(key=lambda r: (r["status"] == "ok", str(r.get("finished_at") or "")), reverse=True)
+            kept.append(group[0])
+            for other in group[1:]:
+                excluded[record_key(other)] = f"superseded by {group[0].get('cell_id')}"
     check_mask_digests(kept)
     check_one_protocol(kept)
     return Selection(kept, excluded, missing_rate, include_quick)

@@ -25,12 +25,12 @@ reference is best or second best), ``headline`` (the README's summary) and ``pag
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from knewimp.harness.provenance import from_uncommitted_code
+from knewimp.harness.atomic import write_csv_atomic, write_text_atomic
 from knewimp.harness.records import load_records, scan
 from knewimp.report.cells import build_table
 from knewimp.report.headline import render_headline, render_views, standings
@@ -46,11 +46,13 @@ __all__ = ["write_tables", "main", "load_records", "select_records", "resolve_re
            "Column", "build_table", "compute_ranks", "DAGGER"]
 
 
-def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[dict]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(fields), extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+def _write_csv(out: Path, name: str, fields: Sequence[str], rows: Iterable[dict]) -> None:
+    write_csv_atomic(out / name, fields, rows, inside=out)
+
+
+def _write(out: Path, name: str, text: str) -> None:
+    """Every file goes to ``out`` atomically; a name that would lead elsewhere is refused."""
+    write_text_atomic(out / name, text, inside=out)
 
 
 def complete_columns(records: list[dict], extra: list[dict], reference: str = "knewimp",
@@ -80,9 +82,9 @@ def _write_mechanism_tables(out: Path, kept: list[dict], ref: Column | None, lab
         for metric in METRICS:
             t = build_table(kept, mech, metric, ref, labels)
             stem = f"{mech}_{metric}"
-            (out / f"{stem}.md").write_text(render_markdown(t, missing_rate), encoding="utf-8")
-            (out / f"{stem}.tex").write_text(render_latex(t, missing_rate), encoding="utf-8")
-            _write_csv(out / f"{stem}.csv", TABLE_CSV_FIELDS, table_rows(t))
+            _write(out, f"{stem}.md", render_markdown(t, missing_rate))
+            _write(out, f"{stem}.tex", render_latex(t, missing_rate))
+            _write_csv(out, f"{stem}.csv", TABLE_CSV_FIELDS, table_rows(t))
             written.append((f"{mech.upper()} {metric.upper()}", [f"{stem}.md", f"{stem}.csv", f"{stem}.tex"]))
     # tables of a mechanism no longer in the records would otherwise linger and look current
     fresh = {f for _, files in written for f in files}
@@ -129,18 +131,18 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
     if kept and ref is None:
         log(f"knewimp.report.tables: reference {reference!r} has no records; tables carry no significance markers.")
     written = _write_mechanism_tables(out, kept, ref, labels, missing_rate)
-    _write_csv(out / "all_records.csv", *all_records_rows(records, sel))
+    _write_csv(out, "all_records.csv", *all_records_rows(records, sel))
     rank_results = compute_ranks(kept) if kept else []
-    (out / "ranks.md").write_text(render_ranks_markdown(rank_results, labels, missing_rate), encoding="utf-8")
-    _write_csv(out / "ranks.csv", RANK_CSV_FIELDS, rank_rows(rank_results, labels))
+    _write(out, "ranks.md", render_ranks_markdown(rank_results, labels, missing_rate))
+    _write_csv(out, "ranks.csv", RANK_CSV_FIELDS, rank_rows(rank_results, labels))
     view_records = select_records(records + partial, missing_rate, include_quick).kept if partial else kept
     claims = compute_claims(view_records, ref)
-    (out / "claims.md").write_text(render_claims_markdown(claims, labels, ref, missing_rate), encoding="utf-8")
+    _write(out, "claims.md", render_claims_markdown(claims, labels, ref, missing_rate))
     sts = standings(view_records, ref)
-    (out / "headline.md").write_text(render_headline(sts, kept), encoding="utf-8")
-    (out / "views.md").write_text(render_views(sts, missing_rate), encoding="utf-8")
-    _write_csv(out / "claims.csv", CLAIM_CSV_FIELDS, claim_rows(claims, labels))
-    (out / "failed.md").write_text(render_failed(sel, labels, damaged), encoding="utf-8")
+    _write(out, "headline.md", render_headline(sts, kept))
+    _write(out, "views.md", render_views(sts, missing_rate))
+    _write_csv(out, "claims.csv", CLAIM_CSV_FIELDS, claim_rows(claims, labels))
+    _write(out, "failed.md", render_failed(sel, labels, damaged))
 
     fig_paths: list[Path] = []
     fig_notes: list[str] = []
@@ -150,8 +152,7 @@ def write_tables(results_dir: str | Path = "results", out: str | Path | None = N
         fig_paths, fig_notes = figs.write_figures(kept, rank_results, labels, ref, fig_dir)
         for n in fig_notes:
             log(f"knewimp.report.figures: {n}")
-    (out / "index.md").write_text(
-        render_index(sel, records, written, ref, labels, fig_paths, fig_notes, out), encoding="utf-8")
+    _write(out, "index.md", render_index(sel, records, written, ref, labels, fig_paths, fig_notes, out))
     n_failed = sum(r["status"] != "ok" for r in kept)
     dirty = sum(from_uncommitted_code(r.get("git_commit")) for r in records)
     log(f"knewimp.report.tables: {dirty} of {len(records)} records came from uncommitted code (a -dirty commit)")
@@ -179,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MaskMismatch as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a read-only folder: one line; the files written so far are whole
+        print(f"error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 

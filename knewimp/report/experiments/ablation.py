@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from knewimp.harness.atomic import atomic_path, save_figure_atomic, write_text_atomic
 from knewimp.harness.records import load_records
 from knewimp.vocab import PAPER_MECHANISMS as MECHANISMS, RANKED_METRICS as METRICS
 
@@ -107,7 +108,7 @@ def write_table(rows: list[dict], path_stem: Path, title: str) -> list[Path]:
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     fields = ["parameter", "value", "mechanism", "n_seeds", "seeds", "mae_mean", "mae_std", "wass_mean", "wass_std"]
     csv_path = path_stem.with_suffix(".csv")
-    with open(csv_path, "w", newline="") as fh:
+    with atomic_path(csv_path) as tmp_path, open(tmp_path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         for row in rows:
@@ -123,7 +124,7 @@ def write_table(rows: list[dict], path_stem: Path, title: str) -> list[Path]:
         lines.append(f"| {row['parameter']} | {_fmt_value(row['parameter'], row['value'])} | {row['mechanism']} | "
                      f"{row['n_seeds']} | {cell(row, 'mae')} | {cell(row, 'wass')} |")
     md_path = path_stem.with_suffix(".md")
-    md_path.write_text("\n".join(lines) + "\n")
+    write_text_atomic(md_path, "\n".join(lines) + "\n")
     return [md_path, csv_path]
 
 
@@ -169,7 +170,7 @@ def _save(fig, path: Path) -> Path:
 
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
+    save_figure_atomic(fig, path, dpi=150)
     plt.close(fig)
     return path
 

@@ -34,6 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
+from knewimp.harness.atomic import write_text_atomic
 from knewimp.vocab import METHOD_ORDER
 
 
@@ -265,7 +266,7 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
             raise ValueError(f"{path}: none of `measurements` (bench_baselines), `cases` (check_fidelity) or "
                              "`runs` (miracle_legacy)")
         tables.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        write_text_atomic(target, text, encoding="utf-8")
         written.append(target)
         log(f"wrote {target}")
     return written

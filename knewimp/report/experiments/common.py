@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from knewimp.harness.atomic import atomic_path, write_text_atomic
 from knewimp.report.paper import resolve_paper_path
 from knewimp.report.render import fmt
 from knewimp.vocab import DATASETS, PAPER_MECHANISMS as MECHANISMS, RANKED_METRICS as METRICS
@@ -72,14 +73,14 @@ def _write_table(out: Path, name: str, markdown: str, rows: list[dict]) -> list[
     """``<out>/tables/<name>.md`` and ``.csv``."""
     md = out / "tables" / f"{name}.md"
     md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text(markdown)
+    write_text_atomic(md, markdown)
     return [md, _write_csv(out / "tables" / f"{name}.csv", rows)]
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fields = list(rows[0]) if rows else []
-    with open(path, "w", newline="") as fh:
+    with atomic_path(path) as tmp_path, open(tmp_path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         for row in rows:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
+from knewimp.harness.atomic import write_text_atomic
 from knewimp.report.stats import holm
 
 ALPHA = 0.05
@@ -101,11 +102,11 @@ def build(folder: str | Path, out: str | Path, log=print) -> list[Path]:
         datas = [json.loads(p.read_text()) for p in paths]
         written.append(tables / "crosscheck_authors.md")
         tables.mkdir(parents=True, exist_ok=True)
-        written[-1].write_text(table(datas) + "\n" + verdict(datas) + "\n", encoding="utf-8")
+        write_text_atomic(written[-1], table(datas) + "\n" + verdict(datas) + "\n", encoding="utf-8")
     for saved in sorted(folder.glob("lockstep_*.txt")):
         tables.mkdir(parents=True, exist_ok=True)
         written.append(tables / f"{saved.stem}.md")
-        written[-1].write_text(lockstep_block(saved.read_text()), encoding="utf-8")
+        write_text_atomic(written[-1], lockstep_block(saved.read_text()), encoding="utf-8")
     for path in written:
         log(f"wrote {path}")
     return written

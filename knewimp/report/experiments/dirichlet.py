@@ -40,6 +40,8 @@ from typing import Sequence
 
 import numpy as np
 
+from knewimp.harness.atomic import save_figure_atomic, write_text_atomic
+
 ALPHA = np.array([2.5, 2.5, 5.0])
 MODE = (ALPHA - 1) / (ALPHA.sum() - ALPHA.size)
 N_PARTICLES = 8
@@ -170,7 +172,7 @@ def figure(results: list[tuple[str, str, np.ndarray]], path: Path) -> Path:
                  "to their end points (red); the mode (star)", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    save_figure_atomic(fig, path, dpi=130)
     plt.close(fig)
     return path
 
@@ -184,7 +186,7 @@ def table(results: list[tuple[str, str, np.ndarray]], path: Path) -> Path:
     for title, settings, traj in results:
         lines.append(f"| {title} | {settings} | {distance_to_mode(traj[0]):.4f} | {distance_to_mode(traj[-1]):.4f} |")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 

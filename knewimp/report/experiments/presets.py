@@ -14,6 +14,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.cost import device_kind
 from knewimp.harness.records import load_records
 
@@ -65,7 +66,7 @@ def build(results_dir: str | Path, out: str | Path, log=print) -> Path | None:
     records = load_records(results_dir) + load_records(results_dir / "paper_text")
     path = Path(out) / "tables" / "knewimp_presets.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(preset_table(records, "knewimp", ("paper", "paper_text")), encoding="utf-8")
+    write_text_atomic(path, preset_table(records, "knewimp", ("paper", "paper_text")), encoding="utf-8")
     log(f"wrote {path}")
     return path
 

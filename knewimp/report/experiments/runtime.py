@@ -30,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from knewimp.harness.atomic import atomic_path, save_figure_atomic, write_text_atomic
 from knewimp.vocab import METHOD_ORDER
 
 PHASES = (("total", "total"), ("score fit", "score_fit"), ("flow", "flow"))
@@ -132,7 +133,7 @@ def write_table(rows: list[dict], data: dict, stem: Path) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     fields = ["method", "preset", "dtype", "device", "phase", "axis", "points", "x_min", "x_max", "exponent",
               "seconds_at_fixed"]
-    with open(stem.with_suffix(".csv"), "w", newline="") as fh:
+    with atomic_path(stem.with_suffix(".csv")) as tmp_path, open(tmp_path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         for r in rows:
@@ -157,7 +158,7 @@ def write_table(rows: list[dict], data: dict, stem: Path) -> list[Path]:
     if ratios:
         lines += ["", "GPU against one CPU thread at the shared point, total seconds (CPU / GPU): " + "; ".join(
             f"{m} ({p}) {dt} {r:.1f}x" for (m, p, dt), r in ratios.items()) + "."]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(stem.with_suffix(".md"), "\n".join(lines) + "\n")
     return [stem.with_suffix(".md"), stem.with_suffix(".csv")]
 
 
@@ -206,7 +207,7 @@ def figure(data: dict, path: Path) -> Path:
     fig.suptitle("Runtime against N and D (synthetic, MCAR 30%); b: fitted exponent of t ~ x^b", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    save_figure_atomic(fig, path, dpi=130)
     plt.close(fig)
     return path
 

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from knewimp.harness.atomic import atomic_path, save_figure_atomic, write_text_atomic
 from knewimp.harness.records import load_records
 from knewimp.vocab import METHOD_ORDER, PAPER_MECHANISMS, RANKED_METRICS, TEST_PRESETS, TOY_DATASETS
 
@@ -95,7 +96,7 @@ def write_tables(columns: list[str], summary: dict, paper: dict, stem: Path) -> 
     toys = [t for t in TOY_DATASETS if any(k[0] == t for k in summary)]
     mechs = _mechanisms(summary)
     csv_path = stem.with_suffix(".csv")
-    with open(csv_path, "w", newline="") as fh:
+    with atomic_path(csv_path) as tmp_path, open(tmp_path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["toy", "mechanism", "metric", "column", "n_seeds", "mean", "std"])
         for toy in toys:
@@ -134,7 +135,7 @@ def write_tables(columns: list[str], summary: dict, paper: dict, stem: Path) -> 
                 lines.append(f"| {TITLES[toy]} | {mech.upper()} | " + " | ".join(row) + " |")
         lines.append("")
     md_path = stem.with_suffix(".md")
-    md_path.write_text("\n".join(lines))
+    write_text_atomic(md_path, "\n".join(lines))
     return [md_path, csv_path]
 
 
@@ -169,7 +170,7 @@ def points_figure(points: str | Path, path: Path) -> Path:
                  "colour: rows with a missing entry (standardised)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, dpi=120)
     plt.close(fig)
     return path
 
