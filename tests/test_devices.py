@@ -37,6 +37,6 @@ def test_records_name_the_device_a_method_really_uses(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     seen = {m: _device_of(quick_imputer(m, "auto")) for m in METHODS}
-    assert seen == {m: "cpu" if m in ("mean", "mice") else "cuda" for m in METHODS}
+    assert seen == {m: "cpu" if m in ("mean", "mice", "mode", "mice_mixed") else "cuda" for m in METHODS}
     with pytest.raises(ValueError, match="valid choices"):
         quick_imputer("mean", "tpu").compute_device()

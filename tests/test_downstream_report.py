@@ -1,6 +1,7 @@
 """The downstream report (Tables F.8 / F.9): verdicts, rank correlations, ground truth, files."""
 import pytest
 
+from knewimp.harness.identity import cell_id
 from knewimp.harness.records import write_record
 from knewimp.report.experiments import downstream as R
 from knewimp.report import paper as P
@@ -16,8 +17,8 @@ def _record(method, preset, mae, acc, dataset="bcd", mech="mcar", gt=0.98, task=
     truth = {metric: _scores([gt] * 3)}
     if task == "regression":
         imputed["mse"], truth["mse"] = _scores([acc * 20] * 3), _scores([gt * 20] * 3)
-    return {"cell_id": f"{dataset}__{mech}__r0.3__s0__{method}__{preset}__x", "dataset": dataset, "mechanism": mech,
-            "missing_rate": 0.3, "seed": 0, "method": method, "preset": preset, "status": "ok", "mae": mae,
+    return {"cell_id": cell_id(dataset, mech, 0.3, 0, method, preset, {}), "params": {}, "dataset": dataset,
+            "mechanism": mech, "missing_rate": 0.3, "seed": 0, "method": method, "preset": preset, "status": "ok", "mae": mae,
             "rmse": mae, "wass": mae, "downstream": {"task": task, "imputed": imputed, "ground_truth": truth,
                                                      "seconds": 1.0}}
 

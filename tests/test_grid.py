@@ -89,12 +89,21 @@ def test_sweep_plan_sets_aside_cells_with_ok_records(tmp_path):
     assert all(s > 0 for s in plan.values())
 
 
-def test_status_without_records_gives_no_estimate_rather_than_zero(tmp_path):
+def test_status_without_records_gives_no_estimate_rather_than_zero(tmp_path, monkeypatch):
+    import knewimp.harness.status as status
+
+    monkeypatch.setattr(status, "committed_records", lambda: [])  # no checkout records to plan from either
     report, _ = grid_status("quick", tmp_path, jobs=2)
     assert "0 of 36 cells ok" in report and "no estimate of the compute left yet" in report
     assert "0.0 h" not in report
     assert "| bt | 0/6 | 0/6 | 0/6 | -- |" in report
     assert "Seconds per ok cell" not in report
+
+
+def test_status_of_a_fresh_folder_plans_from_the_committed_records(tmp_path):
+    report, _ = grid_status("quick", tmp_path, jobs=2)
+    assert "0 of 36 cells ok" in report and "no estimate of the compute left yet" not in report
+    assert "| mean | 0 | 0 | 18 | 0.00 |" in report
 
 
 def test_sweep_plan_names_cells_it_cannot_estimate_instead_of_a_figure():

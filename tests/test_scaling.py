@@ -52,10 +52,12 @@ def test_a_bad_scaling_fails_before_compute_and_a_good_one_runs(tmp_path):
 
 
 def test_a_table_never_mixes_two_protocols():
-    from knewimp.report.selection import MaskMismatch, select_records
+    from knewimp.report.selection import select_records
 
     base = dict(dataset="bt", mechanism="mnar", missing_rate=0.3, method="mean", preset="published", status="ok",
                 mae=0.5, wass=0.5, rmse=0.5, n=10, d=2, params={}, fit_seconds=0.1, cell_id="x")
     recs = [{**base, "seed": 0, "cell_id": "a"}, {**base, "seed": 1, "cell_id": "b", "protocol": {"scaling": "observed"}}]
-    with pytest.raises(MaskMismatch, match="2 protocols in one table"):
-        select_records(recs)
+    # one variant is tabulated (the default protocol first), the other excluded with its reason
+    selection = select_records(recs)
+    assert [r["cell_id"] for r in selection.kept] == ["a"]
+    assert "another variant" in selection.excluded["b"] and "never averaged" in selection.excluded["b"]

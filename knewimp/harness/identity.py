@@ -58,7 +58,7 @@ NON_RESULT_KEYS: dict[str, str] = {
 #: Composed keys outside :data:`NAMED_KEYS` known to change a result: they enter ``protocol``
 #: when they differ from their default. A key in neither this list nor :data:`NON_RESULT_KEYS`
 #: also enters ``protocol`` (tests/test_identity.py lists the composed keys to keep these honest).
-PROTOCOL_KEYS = ("mechanism.options", "wass_max_rows", "scaling", "n_rows", "wass_row_sample")
+PROTOCOL_KEYS = ("mechanism.options", "wass_max_rows", "scaling", "n_rows", "wass_row_sample", "encoding")
 
 
 def method_params(method_cfg: DictConfig) -> dict[str, Any]:
