@@ -27,6 +27,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "reproduce": ("reproduce", "faithful", "new_baselines", "paper_text"),
     "faithful": ("faithful",),
     "new_baselines": ("new_baselines",),
+    "views": ("views",),
     "paper_text": ("paper_text",),
     "scaling-observed": ("scaling_observed",),
     "ablation": ("ablation_entropy", "sensitivity"),
