@@ -477,7 +477,7 @@ def section_odd() -> tuple[int, int]:
 
 
 def section_blowup() -> tuple[int, int]:
-    from knewimp.harness.cell import run_cell
+    from knewimp.harness.cell import DIVERGENCE_RATIO, run_cell
     from knewimp.harness.sweep import _compose
 
     print("## Blow-ups\n")
@@ -488,7 +488,7 @@ def section_blowup() -> tuple[int, int]:
             ok = rec["status"] == "failed" and bool(rec.get("error"))
             good += ok
             what = rec.get("error") if rec["status"] == "failed" else \
-                f"MAE {rec.get('mae'):.4g}, {rec.get('mae_ratio'):.3g}x the column mean's (rule: failed beyond 6x)"
+                f"MAE {rec.get('mae'):.4g}, {rec.get('mae_ratio'):.3g}x the column mean's (rule: failed beyond {DIVERGENCE_RATIO:g}x)"
             print(f"- `{' '.join(args)}`: status {rec['status']}: {what}")
     print(f"\n{good} of {len(BLOWUPS)} blow-up settings recorded failed with their reason\n")
     return good, len(BLOWUPS)

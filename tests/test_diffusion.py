@@ -155,14 +155,20 @@ def test_diverged_reverse_chain_is_an_error_not_a_number():
         CSDITImputer(**params, random_state=0).fit_transform(Xm)
 
 
-def test_divergence_check_limit():
+def test_divergence_check_limit_is_per_column():
     from knewimp.baselines.diffusion.core import check_not_diverged
     from knewimp.base import ImputationError
 
-    check_not_diverged(np.array([39.0, -2.0]), 4.0, "x")  # within 10 x 4
-    with pytest.raises(ImputationError, match=r"1 of 2 imputed entries beyond 10x .* \(40\), largest 41"):
-        check_not_diverged(np.array([41.0, -2.0]), 4.0, "x")
-    check_not_diverged(np.array([9.5]), 0.2, "x")  # the limit never drops below 10
+    # column 0 observes |z| up to 4 (limit 40), column 1 at most 0.5 (limit 10, never lower)
+    z = np.array([[4.0, 0.5], [39.0, 9.5], [-1.0, 0.1]])
+    observed = np.array([[True, True], [False, False], [True, True]])
+    check_not_diverged(z, observed, "x")
+    with pytest.raises(ImputationError, match=r"1 of 2 imputed entries beyond 10x .* largest \|z\| 41 in column 0, "
+                                              r"whose limit is 40"):
+        check_not_diverged(np.where(observed, z, [[0, 0], [41.0, 2.0], [0, 0]]), observed, "x")
+    # column 1's own range, not column 0's larger one, sets its limit
+    with pytest.raises(ImputationError, match=r"in column 1, whose limit is 10"):
+        check_not_diverged(np.where(observed, z, [[0, 0], [2.0, 11.0], [0, 0]]), observed, "x")
 
 
 def test_shared_feature_embedding_is_one_vector_and_the_default_one_per_feature():

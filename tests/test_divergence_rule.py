@@ -31,7 +31,7 @@ def test_the_rule_fails_a_mae_beyond_the_multiple_with_both_numbers():
     assert _check_against_column_mean(0.7, 0.7) == pytest.approx(1.0)
     assert _check_against_column_mean(0.7 * DIVERGENCE_RATIO, 0.7) == pytest.approx(DIVERGENCE_RATIO)
     with pytest.raises(Diverged, match=r"MAE 4\.9 is 7x the column-mean imputation's 0\.7 on the same mask "
-                                       r"\(limit 6x\)"):
+                                       rf"\(limit {DIVERGENCE_RATIO:g}x\)"):
         _check_against_column_mean(4.9, 0.7)
     with pytest.raises(Diverged, match="MAE is nan"):
         _check_against_column_mean(float("nan"), 0.7)
@@ -46,7 +46,7 @@ def test_an_in_range_garbage_imputation_is_recorded_failed(tmp_path, monkeypatch
     monkeypatch.setattr(MeanImputer, "_impute", far)
     rec = run_cell(_compose(["dataset=bt", "method=mean/published", f"results_dir={tmp_path}"]))
     assert rec["status"] == "failed" and rec["error"].startswith("Diverged: MAE ") and rec["mae"] is None
-    assert f"{rec['mae_colmean']:.4g}" in rec["error"] and "limit 6x" in rec["error"]
+    assert f"{rec['mae_colmean']:.4g}" in rec["error"] and f"limit {DIVERGENCE_RATIO:g}x" in rec["error"]
 
 
 def test_the_multiple_fails_no_committed_ok_cell():
@@ -74,3 +74,22 @@ def test_the_range_guard_is_per_column():
     filled[:5, 1] = 0.58 * 50  # 50 sd of the bounded column (its sd is about 0.58)
     with pytest.raises(ImputationError, match=r"in column 1, whose limit is"):
         check_in_range(X, mask, filled)
+
+
+def test_the_committed_ratio_file_names_exactly_the_records_the_rule_failed():
+    """scripts/divergence_ratios.py --apply rewrote the committed ok records beyond the rule: each is
+    failed with its ratio above the multiple, and the rendered file lists exactly those."""
+    import json
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    migrated = {}
+    for p in sorted(results.rglob("runs/*.json")):
+        rec = json.loads(p.read_text())
+        if rec.get("migrated"):
+            assert rec["status"] == "failed" and rec["mae"] is None and rec["mae_ratio"] > DIVERGENCE_RATIO
+            assert rec["error"].startswith("Diverged: ") and f"limit {DIVERGENCE_RATIO:g}x" in rec["error"]
+            migrated[rec["cell_id"]] = rec["mae_ratio"]
+    data = json.loads((results / "bench" / "divergence_ratios.json").read_text())
+    assert {r["cell_id"]: r["ratio"] for r in data["failed_by_the_rule"]} == migrated
+    assert data["divergence_ratio"] == DIVERGENCE_RATIO and data["quantiles"]["1"] <= DIVERGENCE_RATIO

@@ -99,3 +99,20 @@ def test_a_report_file_is_whole_or_untouched_when_its_writer_dies(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         write_csv_atomic(target, ["a"], rows())
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["all_records.csv"]
+
+
+def test_the_report_and_the_sweep_callback_write_files_only_through_the_atomic_helpers():
+    """A report killed mid-write must leave the old file or the new one, never half of one: no
+    direct ``write_text``, ``savefig`` or ``open(..., "w")`` in the report's sources or the callback."""
+    import re
+    from pathlib import Path
+
+    import knewimp
+
+    root = Path(knewimp.__file__).parent
+    sources = [*sorted((root / "report").rglob("*.py")), root / "harness" / "callbacks.py"]
+    direct = re.compile(r"\.write_text\(|\.savefig\(|\bopen\([^)]*[\"']w")
+    offenders = [f"{p.relative_to(root)}:{i}" for p in sources
+                 for i, line in enumerate(p.read_text().splitlines(), 1)
+                 if direct.search(line) and "tmp" not in line]
+    assert not offenders, offenders

@@ -28,6 +28,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from knewimp.harness import records
+from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.identity import cell_id, cell_identity
 from knewimp.base import resolve_device
 from knewimp.harness.cost import model_for
@@ -107,7 +108,8 @@ class SweepProgress(Callback):
         except Exception as exc:  # an exotic sweep: still report counts
             log.info("sweep: no per-cell plan (%s: %s); the estimate counts cells", type(exc).__name__, exc)
             plan = None
-        (d / "start.json").write_text(json.dumps({"total": total, "start": time.time(), "plan": plan}))
+        # atomic: a job that starts while it is being written reads all of it or none of it
+        write_text_atomic(d / "start.json", json.dumps({"total": total, "start": time.time(), "plan": plan}))
         if plan is not None:
             kept = "" if config.get("retry_failed", True) else " or failed ones kept"
             log.info("sweep: %d cells, %d with ok records%s (skipped), %d to run, %s", total, total - len(plan), kept,

@@ -18,6 +18,10 @@
   ``tables/bench_<name>.md``: per method the CPU seconds of the old (a git revision) and the new
   implementation timed interleaved in one process, their ratio, and whether the outputs are
   bit-identical (else their largest difference and both MAEs);
+- ``divergence_ratios.json`` (``scripts/divergence_ratios.py``, ``kind: divergence_ratios``) becomes
+  ``tables/divergence_ratios.md``: the distribution over every committed ok record of its MAE over
+  the column-mean imputation's on its own mask, the count beyond each candidate multiple, and
+  the records the harness's divergence rule failed when it was adopted;
 - ``miracle_legacy.json`` (``scripts/miracle_legacy.py``) becomes ``tables/miracle_legacy.md``:
   MIRACLE with the original and the fixed mini-batch loop against the MAE the paper prints (runs
   whose completion the library's divergence guard refuses are scored unguarded and counted).
@@ -239,6 +243,32 @@ def miracle_legacy_table(data: dict, paper: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def divergence_table(data: dict) -> str:
+    """Markdown of ``scripts/divergence_ratios.py``'s file."""
+    q = data["quantiles"]
+    lines = ["# MAE over the column-mean imputation's MAE on the same mask", "",
+             f"Every committed ok record ({data['records']}; mixed-type records apart), its mask recomputed from "
+             f"its own protocol{' and checked against its mask digest' if not data['mask_mismatches'] else ''}. "
+             f"The harness records a cell failed beyond {data['divergence_ratio']:g}x "
+             "(`DIVERGENCE_RATIO`, knewimp/harness/cell.py).", "",
+             "| median | 90th percentile | 99th | 99.9th | largest |", "|---|---|---|---|---|",
+             "| " + " | ".join(f"{q[k]:.3f}" for k in ("0.5", "0.9", "0.99", "0.999", "1")) + " |", "",
+             "| ok records beyond | " + " | ".join(f"{k}x" for k in data["above"]) + " |",
+             "|---|" + "---|" * len(data["above"]),
+             "| count | " + " | ".join(str(v) for v in data["above"].values()) + " |", "",
+             "Largest ratios among the ok records:", "", "| ratio | cell |", "|---|---|"]
+    lines += [f"| {r['ratio']:.3f} | `{r['cell_id']}` |" for r in data["largest"][:10]]
+    failed = data.get("failed_by_the_rule", [])
+    lines += ["", f"Records the rule rewrote as failed when it was adopted ({len(failed)}; "
+                  "`scripts/divergence_ratios.py --apply`):", ""]
+    if failed:
+        lines += ["| ratio | cell |", "|---|---|"]
+        lines += [f"| {r['ratio']:.3f} | `{r['cell_id']}` |" for r in sorted(failed, key=lambda r: -r["ratio"])]
+    else:
+        lines.append("none.")
+    return "\n".join(lines) + "\n"
+
+
 def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None = None, log=print) -> list[Path]:
     """Write the tables of every benchmark file under ``bench_dir``; nothing when it is absent."""
     bench_dir, tables = Path(bench_dir), Path(out) / "tables"
@@ -254,6 +284,8 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
             target, text = tables / f"bench_{path.stem}.md", knewimp_speed_table(data)
         elif data.get("kind") == "bench_speedup":
             target, text = tables / f"bench_{path.stem}.md", speedup_table(data)
+        elif data.get("kind") == "divergence_ratios":
+            target, text = tables / f"{path.stem}.md", divergence_table(data)
         elif data.get("kind") == "bench_diffusion":
             target, text = tables / f"bench_{path.stem}.md", diffusion_table(data)
         elif "measurements" in data:

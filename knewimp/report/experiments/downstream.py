@@ -35,6 +35,7 @@ from typing import Iterable, Sequence
 
 from scipy.stats import spearmanr
 
+from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.records import load_records
 from knewimp.protocol.downstream import HIGHER_IS_BETTER, METRICS as TASK_METRICS, TASKS
 from knewimp.report import paper as paper_cmp
@@ -289,7 +290,7 @@ def build(records_dir: str | Path, out: str | Path, log=print) -> list[Path]:
     written += _write_table(out, "downstream_ground_truth", _md_truth(truth), truth)
     written += _write_table(out, "downstream_ranking", _md_ranks(ranks, sentences), ranks)
     head = out / "tables" / "downstream_headline.md"
-    head.write_text("".join(f"- {s}\n" for s in sentences), encoding="utf-8")
+    write_text_atomic(head, "".join(f"- {s}\n" for s in sentences))
     written.append(head)
     for p in written:
         log(p)

@@ -24,6 +24,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from knewimp.harness.atomic import save_figure_atomic, write_text_atomic
 from knewimp.harness.records import load_records
 from knewimp.report import paper as paper_cmp
 from knewimp.report.experiments.common import _plt, _write_csv, _write_table
@@ -376,7 +377,7 @@ def plot(summ: dict, cells: dict, mech: str, path: Path) -> Path | None:
                  "paper's Tables 1 / F.2 / G)", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -430,7 +431,7 @@ def build(records: list[dict], paper: dict | None, out: Path) -> list[Path]:
     paths = _write_table(out, "experiments_rates", overview(summ, rows, vsum, sentences), curve_rows(summ, cells))
     if rows:
         g = out / "tables" / "experiments_rates_tables_g.md"
-        g.write_text(g_tables(rows, summ))
+        write_text_atomic(g, g_tables(rows, summ))
         paths += [g, _write_csv(out / "tables" / "experiments_rates_tables_g.csv",
                                 [dict(r, mark=mark(r)) for r in rows])]
     for mech in MECHANISMS:

@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from knewimp.harness.atomic import save_figure_atomic
 from knewimp.harness.records import load_records
 from knewimp.report.experiments.common import _plt, _write_table
 from knewimp.report.render import fmt
@@ -163,7 +164,7 @@ def scale_figure(rows: dict[str, list[dict]], path: Path) -> Path:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, dpi=120)
     plt.close(fig)
     return path
 
