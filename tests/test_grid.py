@@ -92,7 +92,7 @@ def test_sweep_plan_sets_aside_cells_with_ok_records(tmp_path):
 def test_status_without_records_gives_no_estimate_rather_than_zero(tmp_path, monkeypatch):
     import knewimp.harness.status as status
 
-    monkeypatch.setattr(status, "committed_records", lambda: [])  # no checkout records to plan from either
+    monkeypatch.setattr(status, "committed_records", lambda **_: [])  # no checkout records to plan from either
     report, _ = grid_status("quick", tmp_path, jobs=2)
     assert "0 of 36 cells ok" in report and "no estimate of the compute left yet" in report
     assert "0.0 h" not in report

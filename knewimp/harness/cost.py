@@ -15,8 +15,8 @@ Records count only where they ran on the same kind of device as the cells being 
 back to its records on any device.
 
 A results folder with no record of a column (a fresh one) borrows that column's estimates from
-the records committed with the checkout (:func:`committed_records`, every ``results/**/runs``
-beside ``configs/``): the prior that lets a fresh sweep plan and honour ``stop_at`` from its first
+the records committed with the checkout (:func:`prior_timings`: every ``results/**/runs`` beside
+``configs/`` and the timed runs of ``results/bench``): the prior that lets a fresh sweep plan and honour ``stop_at`` from its first
 cell. A cell whose column is in neither has no estimate; :meth:`CostModel.fallback` then gives its
 method's median seconds (over every preset), or the median of all records, for the deadline to weigh.
 
@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -71,16 +73,57 @@ class Estimate:
 
 
 @functools.lru_cache(maxsize=4)
-def _committed(root: str) -> tuple[dict, ...]:
+def _timed(root: str) -> tuple[tuple[str, dict], ...]:
+    """(folder, record) of every record under ``root``, then ("bench", timing) of every timed run of
+    its benchmark files ``root/bench/*.json``. Read once per process and root."""
     folders = sorted({p.parent.parent for p in Path(root).glob("**/runs/*.json")})
-    return tuple(r for folder in folders for r in records_io.load_records(folder))
+    found = [(str(folder.resolve()), r) for folder in folders for r in records_io.load_records(folder)]
+    for path in sorted((Path(root) / "bench").glob("*.json")):
+        try:
+            found += [("bench", t) for t in bench_timings(json.loads(path.read_text()))]
+        except (OSError, ValueError):
+            continue
+    return tuple(found)
 
 
-def committed_records(root: str | Path | None = None) -> list[dict]:
-    """Every record under the checkout's ``results/`` folder (all experiments; none for an install
-    without the repository's results). Read once per process."""
+def bench_timings(node) -> Iterator[dict]:
+    """Record-like dicts of a benchmark file's timed runs (any nesting; seconds = ``seconds``, else
+    training plus sampling), on the CPU unless the entry names a device."""
+    if isinstance(node, dict):
+        secs = node.get("seconds")
+        if secs is None and isinstance(node.get("train_s"), (int, float)):
+            secs = node["train_s"] + (node.get("sample_s") or 0.0)
+        if all(isinstance(node.get(k), str) for k in ("method", "preset", "dataset")) and isinstance(secs, (int, float)):
+            yield {"method": node["method"], "preset": node["preset"], "dataset": node["dataset"],
+                   "fit_seconds": float(secs), "device": node.get("device") or "cpu"}
+        for value in node.values():
+            yield from bench_timings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from bench_timings(value)
+
+
+def prior_timings(root: str | Path | None = None, exclude: str | Path | None = None) -> tuple[list[dict], str]:
+    """What a results folder plans from beyond its own records, and a line saying so: every record
+    under ``root`` (default: the checkout's ``results/``, none for an install without it) outside
+    the folder ``exclude``, and the timed runs of ``root/bench/*.json``. A column's seconds per cell
+    do not depend on the folder it ran for, so a fresh folder plans with the committed ones."""
     root = Path(root) if root is not None else CONFIG_DIR.parent / "results"
-    return list(_committed(str(root.resolve()))) if root.is_dir() else []
+    if not root.is_dir():
+        return [], f"No records under `{root.as_posix()}` to estimate from."
+    skip = str(Path(exclude).resolve()) if exclude is not None else None
+    found = [(folder, r) for folder, r in _timed(str(root.resolve())) if folder != skip]
+    recs = [r for folder, r in found if folder != "bench"]
+    folders = len({folder for folder, _ in found if folder != "bench"})
+    line = (f"Estimates also use {len(recs)} records of {folders} other folders under `{root.as_posix()}` and "
+            f"{len(found) - len(recs)} timed runs of its benchmark files (a column's seconds per cell do not depend on "
+            "the folder it ran for; they do depend on the missing rate, which no estimate accounts for).")
+    return [r for _, r in found], line
+
+
+def committed_records(root: str | Path | None = None, exclude: str | Path | None = None) -> list[dict]:
+    """The records and benchmark timings committed with the checkout (:func:`prior_timings`)."""
+    return prior_timings(root, exclude)[0]
 
 
 class CostModel:
@@ -161,7 +204,7 @@ _MODELS: dict[tuple, tuple] = {}
 
 
 def model_for(results_dir: str | Path, device: str | None) -> CostModel:
-    """The cost model of a results folder, its columns completed by :func:`committed_records`.
+    """The cost model of a results folder, its columns completed by :func:`prior_timings`.
 
     Cached per process until a record is added to or removed from the folder (the ``runs/``
     folder's modification time): a sweep's jobs ask once per cell, and cells held by a deadline
@@ -175,5 +218,5 @@ def model_for(results_dir: str | Path, device: str | None) -> CostModel:
     cached = _MODELS.get(key)
     if cached is None or cached[0] != stamp:
         own = records_io.load_records(results_dir) if stamp is not None else []
-        cached = _MODELS[key] = (stamp, CostModel(own, device, prior=committed_records()))
+        cached = _MODELS[key] = (stamp, CostModel(own, device, prior=prior_timings(exclude=results_dir)[0]))
     return cached[1]

@@ -10,7 +10,6 @@ estimate of the compute left.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 from knewimp.base import resolve_device
 from knewimp.harness import records
 from knewimp.harness.atomic import write_text_atomic
-from knewimp.harness.cost import OVERHEAD_SECONDS, CostModel, Estimate, cell_seconds, committed_records, device_kind
+from knewimp.harness.cost import (OVERHEAD_SECONDS, CostModel, Estimate, cell_seconds, committed_records, device_kind,
+                                  prior_timings)
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells, experiment_config
 from knewimp.harness.targets import make_target
@@ -27,45 +27,9 @@ from knewimp.vocab import CONFIG_DIR
 
 
 def prior_records(root: str | Path, exclude: str | Path | None = None) -> tuple[list[dict], str]:
-    """Timings to estimate from beyond a grid's own records: the records of every ``runs`` folder
-    under ``root`` but ``exclude``'s, and the timed runs of the benchmark files ``root/bench/*.json``
-    (entries naming method, preset, dataset and their seconds), as (record-like dicts, a line saying so).
-    A fresh results folder then plans with the committed records' seconds per cell and dataset."""
-    root = Path(root)
-    skip = None if exclude is None else (Path(exclude) / "runs").resolve()
-    recs, folders = [], 0
-    for runs in sorted(root.glob("**/runs")):
-        if runs.is_dir() and runs.resolve() != skip:
-            good, _ = records.scan(runs.parent)
-            recs += good
-            folders += bool(good)
-    bench = []
-    for path in sorted((root / "bench").glob("*.json")):
-        try:
-            bench += list(_bench_timings(json.loads(path.read_text())))
-        except (OSError, ValueError):
-            continue
-    line = (f"Estimates also use {len(recs)} records of {folders} other folders under `{root.as_posix()}` and "
-            f"{len(bench)} timed runs of its benchmark files (a column's seconds per cell do not depend on the "
-            "folder it ran for; they do depend on the missing rate, which no estimate accounts for).")
-    return recs + bench, line
-
-
-def _bench_timings(node):
-    """Record-like dicts of a benchmark file's timed runs (any nesting; seconds = ``seconds``, else
-    training plus sampling), on the CPU unless the entry names a device."""
-    if isinstance(node, dict):
-        secs = node.get("seconds")
-        if secs is None and isinstance(node.get("train_s"), (int, float)):
-            secs = node["train_s"] + (node.get("sample_s") or 0.0)
-        if all(isinstance(node.get(k), str) for k in ("method", "preset", "dataset")) and isinstance(secs, (int, float)):
-            yield {"method": node["method"], "preset": node["preset"], "dataset": node["dataset"],
-                   "fit_seconds": float(secs), "device": node.get("device") or "cpu"}
-        for value in node.values():
-            yield from _bench_timings(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _bench_timings(value)
+    """Timings to estimate from beyond a grid's own records (:func:`knewimp.harness.cost.prior_timings`,
+    the one reading of them that the launch planner shares), as (record-like dicts, a line saying so)."""
+    return prior_timings(root, exclude)
 
 
 def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1,
@@ -78,9 +42,10 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1,
     a dataset x mechanism table of ok cells, and every failed cell with its reason."""
     good, damaged = records.scan(results_dir)
     have = {r["cell_id"]: r for r in good}
-    # a fresh folder's columns are estimated from the committed records, as a launch plans them
-    model = CostModel(list(have.values()) + (list(prior[0]) if prior else []), resolve_device("auto"),
-                      prior=committed_records())
+    # a column the folder has no record of is estimated from ``prior`` (by default the committed
+    # records and benchmark timings), as a launch plans it
+    model = CostModel(list(have.values()), resolve_device("auto"),
+                      prior=list(prior[0]) if prior else committed_records(exclude=results_dir))
     counts: dict[str, Counter] = defaultdict(Counter)
     seconds: Counter = Counter()
     left: Counter = Counter()

@@ -29,8 +29,8 @@ from pathlib import Path
 from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.status import grid_status
 from knewimp.harness.records import load_records
+from knewimp.report.cli import guarded
 from knewimp.report import experiments, paper, readme
-from knewimp.report.selection import MaskMismatch
 from knewimp.report.tables import write_tables
 
 #: (experiment, status file, folder under the results folder holding its records) of the main grids;
@@ -111,16 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--results-dir", default="results")
     ap.add_argument("--out", default=None, help="write everything here instead of over the committed files")
     args = ap.parse_args(argv)
-    try:
-        build(args.results_dir, args.out)
-    except MaskMismatch as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a full disk, a read-only folder: one line; the files written so far are whole
-        print(f"error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    return 0
-
+    return guarded(lambda: build(args.results_dir, args.out))
 
 if __name__ == "__main__":
     sys.exit(main())

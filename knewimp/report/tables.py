@@ -32,10 +32,11 @@ from typing import Any, Iterable, Sequence
 from knewimp.harness.provenance import from_uncommitted_code
 from knewimp.harness.atomic import write_csv_atomic, write_text_atomic
 from knewimp.harness.records import load_records, scan
+from knewimp.report.cli import guarded
 from knewimp.report.cells import build_table
 from knewimp.report.headline import render_headline, render_views, standings
 from knewimp.report.claims import CLAIM_CSV_FIELDS, claim_rows, compute_claims, render_claims_markdown
-from knewimp.report.selection import (Column, MaskMismatch, all_records_rows, at_missing_rate, column_labels,
+from knewimp.report.selection import (Column, all_records_rows, at_missing_rate, column_labels,
                                       columns_in, mechanisms_in, resolve_reference, select_records)
 from knewimp.report.ranks import RANK_CSV_FIELDS, compute_ranks, rank_rows, render_ranks_markdown
 from knewimp.report.render import DAGGER, TABLE_CSV_FIELDS, render_latex, render_markdown, table_rows
@@ -174,17 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 0 < args.missing_rate < 1:
         ap.error(f"--missing-rate {args.missing_rate} must lie in (0, 1)")
-    try:
-        write_tables(args.results_dir, args.out, args.missing_rate, args.reference, args.include_quick,
-                     args.figures_out, not args.no_figures)
-    except MaskMismatch as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a full disk, a read-only folder: one line; the files written so far are whole
-        print(f"error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    return 0
-
+    return guarded(lambda: write_tables(args.results_dir, args.out, args.missing_rate, args.reference,
+                                        args.include_quick, args.figures_out, not args.no_figures))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,12 +34,12 @@ lists the same numbers.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from knewimp.report.cli import experiment_main
 from knewimp.harness.atomic import save_figure_atomic, write_text_atomic
 
 ALPHA = np.array([2.5, 2.5, 5.0])
@@ -200,10 +200,8 @@ def build(out: str | Path, log=print) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="results", help="writes <out>/figures/dirichlet.png and <out>/tables/dirichlet.md")
-    build(ap.parse_args(argv).out)
-    return 0
+    return experiment_main(argv, __doc__, [
+        ("--out", "results", "writes <out>/figures/dirichlet.png and <out>/tables/dirichlet.md")], build)
 
 
 def report(results_dir: Path, out: Path, log=print) -> list[Path]:

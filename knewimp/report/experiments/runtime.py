@@ -20,7 +20,6 @@ the process's one-off start-up costs) is left out, and counted in the table's he
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -30,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from knewimp.report.cli import experiment_main
 from knewimp.harness.atomic import atomic_path, save_figure_atomic, write_text_atomic
 from knewimp.vocab import METHOD_ORDER
 
@@ -226,14 +226,10 @@ def build(folder: str | Path, out: str | Path, log=print) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--folder", default="results/runtime", help="the measurements' JSON files")
-    ap.add_argument("--out", default="results", help="writes <out>/tables/runtime.* and <out>/figures/runtime_scaling.png")
-    args = ap.parse_args(argv)
-    if not build(args.folder, args.out):
-        print(f"no JSON in {args.folder}; run: python scripts/bench_runtime.py")
-        return 1
-    return 0
+    return experiment_main(argv, __doc__, [
+        ("--folder", "results/runtime", "the measurements' JSON files"),
+        ("--out", "results", "writes <out>/tables/runtime.* and <out>/figures/runtime_scaling.png")],
+        build, "no JSON in {folder}; run: python scripts/bench_runtime.py")
 
 
 def report(results_dir: Path, out: Path, log=print) -> list[Path]:

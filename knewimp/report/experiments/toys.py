@@ -19,7 +19,6 @@ A column is a method, named with its preset where the records hold several prese
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -29,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from knewimp.report.cli import experiment_main
 from knewimp.harness.atomic import atomic_path, save_figure_atomic, write_text_atomic
 from knewimp.harness.records import load_records
 from knewimp.vocab import METHOD_ORDER, PAPER_MECHANISMS, RANKED_METRICS, TEST_PRESETS, TOY_DATASETS
@@ -191,15 +191,10 @@ def build(results_dir: str | Path, out: str | Path, log=print) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--results-dir", default="results/toys", help="where the toys records (runs/) and points.npz are")
-    ap.add_argument("--out", default="results", help="writes <out>/tables/ and <out>/figures/")
-    args = ap.parse_args(argv)
-    if not build(args.results_dir, args.out):
-        print(f"no toy records under {Path(args.results_dir) / 'runs'}; run: "
-              "python -m knewimp.harness.run -m experiment=toys")
-        return 1
-    return 0
+    return experiment_main(argv, __doc__, [
+        ("--results-dir", "results/toys", "where the toys records (runs/) and points.npz are"),
+        ("--out", "results", "writes <out>/tables/ and <out>/figures/")],
+        build, "no toy records under {results_dir}/runs; run: python -m knewimp.harness.run -m experiment=toys")
 
 
 #: (experiment, status file, records folder under the results folder) of the grid this module reports.
