@@ -154,3 +154,25 @@ def test_runtime_gpu_ratio_pairs_each_series_with_its_gpu_twin():
             dict(row, dtype="float32", device="cpu", seconds_at_fixed=9.0),          # no GPU twin: no ratio
             dict(row, device="cuda", phase="flow", seconds_at_fixed=1.0)]
     assert runtime.gpu_ratios(rows) == {("knewimp", "paper", "float64"): pytest.approx(8.0)}
+
+
+def test_the_method_cost_table_prices_a_column_from_its_medians(tmp_path):
+    from knewimp.report.experiments import costs
+    from knewimp.vocab import DATASETS
+
+    def rec(ds, seed, secs, params=None, device="cpu", rate=0.3):
+        params = params or {}
+        return dict(cell_id=cell_id(ds, "mcar", rate, seed, "tdm", "paper", params), dataset=ds, mechanism="mcar",
+                    missing_rate=rate, seed=seed, method="tdm", preset="paper", params=params, status="ok",
+                    mae=0.5, wass=0.1, fit_seconds=secs, device=device)
+
+    for i, ds in enumerate(DATASETS):
+        for seed, secs in enumerate((10.0 * (i + 1), 30.0 * (i + 1), 20.0 * (i + 1))):
+            write_record(tmp_path / "a", rec(ds, seed, secs))
+    write_record(tmp_path / "b", rec("bt", 9, 1e6, device="cuda:0"))          # a GPU record: not a CPU price
+    write_record(tmp_path / "b", rec("bt", 8, 1e6, rate=0.5))                 # another missing rate
+    write_record(tmp_path / "b", rec("bt", 7, 1e6, params={"lr": 1.0}))       # a swept variant with fewer records
+    (row,) = costs.cost_rows(tmp_path)
+    assert [row[ds] for ds in DATASETS] == [20.0 * (i + 1) for i in range(len(DATASETS))]
+    assert row["bt_n"] == 3 and row["cpu_hours_per_column"] == pytest.approx(20.0 * 36 * 15 / 3600)
+    assert "| tdm/paper | 20.0 (3) |" in costs.render([row])
