@@ -55,3 +55,11 @@ def test_the_readme_library_example_runs_without_pandas(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "example ran; pandas loaded: False" in proc.stdout
+
+
+def test_the_mixed_type_example_of_its_page_runs_and_returns_valid_levels():
+    """docs/mixed.md's example (pandas in, pandas out) runs as written; its own assert checks the levels."""
+    text = (ROOT / "docs" / "mixed.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

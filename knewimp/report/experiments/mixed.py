@@ -23,6 +23,7 @@ from knewimp.vocab import DATASETS, METHOD_ORDER, MIXED_DATASETS, PAPER_MECHANIS
 
 #: (experiment, status file, records folder under the results folder) of the grid this module reports.
 GRIDS = (("mixed", "grid_status_mixed.md", "mixed"),)
+DOCUMENTS = ("docs/mixed.md",)
 METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("mae", "MAE (num.)"), ("wass", "WASS (num.)"))
 
 
