@@ -157,3 +157,24 @@ def test_downstream_options_are_checked_before_compute(tmp_path):
         prepare(["dataset=cc", "downstream=3", f"results_dir={tmp_path}"])
     with pytest.raises(UserError, match="downstream_reference"):
         prepare(["dataset=cc", "downstream=true", "downstream_reference=results", f"results_dir={tmp_path}"])
+
+
+def test_a_difference_beyond_rounding_is_the_same_imputation_only_within_a_tenth_of_the_seed_spread(tmp_path):
+    from omegaconf import OmegaConf
+
+    from knewimp.harness.downstream import SPREAD_SHARE, reference_check
+
+    def rec(seed, mae):
+        return dict(cell_id=cell_id("bcd", "mar", 0.3, seed, "gain", "paper", {}), dataset="bcd", mechanism="mar",
+                    missing_rate=0.3, seed=seed, method="gain", preset="paper", params={}, protocol={},
+                    status="ok", mae=mae, mask_digest=f"m{seed}")
+    for seed, mae in enumerate([0.60, 0.64, 0.68, 0.72, 0.76]):
+        write_record(tmp_path, rec(seed, mae))
+    spread = float(np.std([0.60, 0.64, 0.68, 0.72, 0.76], ddof=1))
+    cfg = OmegaConf.create({"downstream_reference": [str(tmp_path)]})
+    near = reference_check(cfg, {**rec(0, 0.60 + 0.9 * SPREAD_SHARE * spread)})
+    assert near["same"] and not near["exact"] and near["seed_spread"] == pytest.approx(spread)
+    far = reference_check(cfg, {**rec(0, 0.60 + 1.1 * SPREAD_SHARE * spread)})
+    assert not far["same"]
+    other_mask = reference_check(cfg, {**rec(0, 0.60), "mask_digest": "another"})
+    assert not other_mask["same"]
