@@ -80,3 +80,24 @@ def test_a_fresh_folder_is_planned_from_the_committed_records(tmp_path):
     col = next(r for r in committed if r.get("fit_seconds") and r["method"] == "mean")
     est = model_for(tmp_path, "cpu").estimate(col["method"], col["preset"], col["dataset"])
     assert est is not None and est.source == "measured"
+
+
+def test_row_subsamples_are_estimated_by_their_rows_and_a_cap_bounds_a_column_and_seed():
+    from knewimp.harness.cost import estimates_under_cap
+
+    def sub(n, secs, **extra):
+        return rec("diamonds", secs, protocol={"n_rows": n}, **extra)
+    # the cost grows as n^2 over the subsamples measured; a capped record's seconds are not its cost
+    model = CostModel([sub(1000, 10.0), sub(2000, 40.0), sub(4000, 160.0),
+                       sub(8000, 600.0, error="time cap: the fit ran past time_cap_s=600 s and was stopped")])
+    assert model.estimate("m", "p", "diamonds", 2000).source == "measured"
+    assert model.estimate("m", "p", "diamonds", 8000).seconds == pytest.approx(640.0 + OVERHEAD_SECONDS, rel=1e-3)
+    cell = dict(dataset="diamonds", mechanism="mar", missing_rate=0.3, method="m", preset="p", params={})
+    cells = [dict(cell, seed=s, protocol={"n_rows": n}) for s in (0, 1) for n in (16000, 1000, 8000, 2000)]
+    est = estimates_under_cap(model, cells, cap=500.0)
+    by = {(c["seed"], c["protocol"]["n_rows"]): e for c, e in zip(cells, est)}
+    assert by[(0, 1000)].seconds == pytest.approx(10.0 + OVERHEAD_SECONDS)
+    assert by[(0, 8000)].seconds == pytest.approx(500.0 + OVERHEAD_SECONDS)    # stopped by the cap
+    assert by[(0, 16000)] == by[(1, 16000)] and by[(0, 16000)].source == "capped at fewer rows"
+    assert by[(0, 16000)].seconds == pytest.approx(OVERHEAD_SECONDS)           # recorded failed, not run
+    assert estimates_under_cap(model, cells, cap=None)[0].seconds > 500.0

@@ -62,6 +62,15 @@ def test_a_fit_past_the_cap_is_recorded_failed_time_cap(tmp_path):
                              f"results_dir={tmp_path}", "device=cpu"]))
     assert rec["status"] == "failed" and rec["error"].startswith("time cap") and rec["time_cap_s"] == 0.2
     assert rec["n"] == 300 and rec["mae"] is None
+    # more rows of the same column and seed: not run, recorded failed by the cap met at 300 rows
+    more = run_cell(_compose(["dataset=budgetfood", "n_rows=600", "method=knewimp/quick", "time_cap_s=0.2",
+                              f"results_dir={tmp_path}", "device=cpu"]))
+    assert more["status"] == "failed" and more["error"].startswith("time cap: not run; at n_rows=300")
+    assert more["fit_seconds"] == 0.0 and "n" not in more
+    # another method is its own column
+    other = run_cell(_compose(["dataset=budgetfood", "n_rows=600", "method=mean/published", "time_cap_s=0.2",
+                               f"results_dir={tmp_path}", "device=cpu"]))
+    assert other["status"] == "ok"
 
 
 def test_a_subsampled_cell_records_memory_and_cpu_time(tmp_path):

@@ -31,7 +31,7 @@ from knewimp.harness import records
 from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.identity import cell_id, cell_identity
 from knewimp.base import resolve_device
-from knewimp.harness.cost import model_for
+from knewimp.harness.cost import estimates_under_cap, model_for
 from knewimp.harness.sweep import PREPARED, sweep_cells, sweep_overrides
 from knewimp.progress import format_seconds
 
@@ -64,13 +64,11 @@ def estimate_cells(config: DictConfig, compose_fn=None) -> dict[str, float | Non
             return compose(config_name=config.hydra.job.config_name, overrides=[*overrides, *extra])
     have = {r["cell_id"]: r for r in records.iter_records(config.results_dir)}
     model = model_for(config.results_dir, resolve_device(config.get("device")))
-    plan: dict[str, float | None] = {}
-    for cell in sweep_cells(compose_fn, fixed, sweeps):
-        cid = cell_id(**cell)
-        if records.settled(have.get(cid), config):
-            continue
-        plan[cid] = model.seconds(cell["method"], cell["preset"], cell["dataset"])
-    return plan
+    cells = [cell for cell in sweep_cells(compose_fn, fixed, sweeps) if not records.settled(have.get(cell_id(**cell)), config)]
+    cap = config.get("time_cap_s")
+    return {cell_id(**cell): est.seconds if est is not None else model.seconds(cell["method"], cell["preset"],
+                                                                               cell["dataset"], cap=cap)
+            for cell, est in zip(cells, estimates_under_cap(model, cells, cap))}
 
 
 def fill_unknown(estimates: dict[str, float | None]) -> dict[str, float]:

@@ -22,7 +22,8 @@ from knewimp.harness.methods import runtime_arguments
 from knewimp.harness.mixed_cell import compute_mixed
 from knewimp.harness.identity import IDENTITY_FIELDS, cell_id, cell_identity
 from knewimp.harness.provenance import code_changed, git_commit, package_versions
-from knewimp.harness.scale import TimeCap, memory_fields, reset_peak_memory, rss_mb, time_cap
+from knewimp.harness.scale import (TimeCap, capped_at_fewer_rows, memory_fields, reset_peak_memory, rss_mb,
+                                  time_cap)
 from knewimp.harness.validate import UserError, check_cell
 from knewimp.protocol import metrics
 from knewimp.protocol.amputation import MaskError
@@ -144,6 +145,13 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
                       wass_method=None, fit_seconds=0.0, device=str(cfg.device), finished_at=_now())
         records.write_record(cfg.results_dir, record)
         log.error("cell %s failed: %s", cid, record["error"])
+        return record
+    capped = capped_at_fewer_rows(cfg.results_dir, identity, cfg.get("time_cap_s"))
+    if capped is not None:
+        record.update(status="failed", error=capped, mae=None, rmse=None, wass=None, wass_method=None,
+                      fit_seconds=0.0, device=str(cfg.device), finished_at=_now())
+        records.write_record(cfg.results_dir, record)
+        log.info("cell %s: %s", cid, capped)
         return record
     record.update(n=int(X.shape[0]), d=int(X.shape[1]), realised_missing_rate=float(mask.mean()),
                   mask_digest=mask_digest(mask), data_digest=matrix_digest(X),

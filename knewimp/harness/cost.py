@@ -66,6 +66,24 @@ def device_kind(device: str | None) -> str:
     return str(device or "cpu").split(":")[0]
 
 
+def data_key(dataset: str, n_rows: int | None = None) -> str:
+    """What a cell's seconds are keyed by: its dataset, or ``dataset@n`` for a row subsample."""
+    return dataset if n_rows is None else f"{dataset}@{n_rows}"
+
+
+def key_shape(key: str) -> tuple[int, int] | None:
+    """(rows, columns) a :func:`data_key` stands for (a subsample's rows, at most the dataset's)."""
+    dataset, _, n = str(key).partition("@")
+    shape = dataset_shape(dataset)
+    if shape is None or not n:
+        return shape
+    return min(int(n), shape[0]), shape[1]
+
+
+def record_key(record: dict) -> str:
+    return data_key(record.get("dataset"), (record.get("protocol") or {}).get("n_rows"))
+
+
 @dataclass(frozen=True)
 class Estimate:
     seconds: float
@@ -152,11 +170,13 @@ class CostModel:
         kind = None if device is None else device_kind(device)
         for r in records:
             secs = cell_seconds(r)
-            if secs is not None and secs > 0 and dataset_shape(r.get("dataset")) is not None:
-                col = (r["method"], r["preset"])
-                seen[col][r["dataset"]].append(secs)
+            # a capped fit's seconds are the cap's, not the cell's cost: left out
+            capped = str(r.get("error") or "").startswith("time cap")
+            if secs is not None and secs > 0 and not capped and key_shape(record_key(r)) is not None:
+                col, key = (r["method"], r["preset"]), record_key(r)
+                seen[col][key].append(secs)
                 if kind is not None and device_kind(r.get("device")) == kind:
-                    same[col][r["dataset"]].append(secs)
+                    same[col][key].append(secs)
         if kind is not None:
             seen = {col: same.get(col) or by_ds for col, by_ds in seen.items()}
         return {col: {ds: float(np.median(v)) for ds, v in by_ds.items()} for col, by_ds in seen.items()}
@@ -167,22 +187,32 @@ class CostModel:
         secs = self._method_median.get(method, self._overall)
         return None if secs is None else secs + OVERHEAD_SECONDS
 
-    def seconds(self, method: str, preset: str, dataset: str) -> float | None:
+    def seconds(self, method: str, preset: str, dataset: str, n_rows: int | None = None,
+                cap: float | None = None) -> float | None:
         """:meth:`estimate`'s seconds, or :meth:`fallback`'s where the column has no record."""
-        est = self.estimate(method, preset, dataset)
-        return self.fallback(method) if est is None else est.seconds
+        est = self.estimate(method, preset, dataset, n_rows, cap)
+        secs = self.fallback(method) if est is None else est.seconds
+        return secs if secs is None or cap is None else min(secs, cap + OVERHEAD_SECONDS)
 
-    def estimate(self, method: str, preset: str, dataset: str) -> Estimate | None:
-        """Seconds for one cell, or None when the column has no record at all."""
+    def estimate(self, method: str, preset: str, dataset: str, n_rows: int | None = None,
+                 cap: float | None = None) -> Estimate | None:
+        """Seconds for one cell (of ``n_rows`` rows of ``dataset`` when set; at most ``cap`` plus the
+        overhead, the time cap stopping the fit there), or None when the column has no record at all."""
+        est = self._estimate(method, preset, data_key(dataset, n_rows))
+        if est is None or cap is None or est.seconds <= cap + OVERHEAD_SECONDS:
+            return est
+        return Estimate(cap + OVERHEAD_SECONDS, est.source)
+
+    def _estimate(self, method: str, preset: str, key: str) -> Estimate | None:
         meds = self.medians.get((method, preset))
         if not meds:
             return None
-        if dataset in meds:
-            return Estimate(meds[dataset] + OVERHEAD_SECONDS, "measured")
+        if key in meds:
+            return Estimate(meds[key] + OVERHEAD_SECONDS, "measured")
         law = self._laws[(method, preset)]
         if law is None:
             return Estimate(float(np.median(list(meds.values()))) + OVERHEAD_SECONDS, "median")
-        shape = dataset_shape(dataset)
+        shape = key_shape(key)
         if shape is None:
             return Estimate(float(np.median(list(meds.values()))) + OVERHEAD_SECONDS, "median")
         n, d = shape
@@ -190,10 +220,42 @@ class CostModel:
         return Estimate(math.exp(a + b * math.log(n) + c * math.log(d)) + OVERHEAD_SECONDS, "fitted")
 
 
+def estimates_under_cap(model: CostModel, cells: list[dict], cap: float | None,
+                        records: dict[str, dict] | None = None) -> list[Estimate | None]:
+    """:meth:`CostModel.estimate` of each cell identity, with a time cap ``cap`` (seconds or None)
+    as a scaling sweep runs it (:func:`knewimp.harness.scale.capped_at_fewer_rows`): a cell is at
+    most the cap, and a cell whose column and seed reaches the cap at fewer rows (by its estimate,
+    or by a record among ``records`` failed by the cap) is not run, costing only the overhead."""
+    from knewimp.harness.identity import cell_id
+
+    out = [model.estimate(c["method"], c["preset"], c["dataset"], (c.get("protocol") or {}).get("n_rows"), cap)
+           for c in cells]
+    if cap is None:
+        return out
+    reached: dict[str, int] = {}  # column and seed -> the fewest rows at which the cap is reached
+    for c, est in sorted(zip(cells, out), key=lambda ce: (ce[0].get("protocol") or {}).get("n_rows") or 0):
+        n = (c.get("protocol") or {}).get("n_rows")
+        if n is None:
+            continue
+        rec = (records or {}).get(cell_id(**c)) if records else None
+        if (est is not None and est.seconds >= cap + OVERHEAD_SECONDS) or \
+                (rec is not None and str(rec.get("error") or "").startswith("time cap")):
+            reached.setdefault(_column_and_seed(c), n)
+    return [est if (n := (c.get("protocol") or {}).get("n_rows")) is None or reached.get(_column_and_seed(c), n) >= n
+            else Estimate(OVERHEAD_SECONDS, "capped at fewer rows")
+            for c, est in zip(cells, out)]
+
+
+def _column_and_seed(cell: dict) -> str:
+    rest = {k: v for k, v in (cell.get("protocol") or {}).items() if k != "n_rows"}
+    return json.dumps([cell[k] for k in ("dataset", "mechanism", "missing_rate", "seed", "method", "preset")]
+                      + [cell.get("params"), rest], sort_keys=True, default=str)
+
+
 def _fit_law(medians: dict[str, float]) -> tuple[float, float, float] | None:
     if len(medians) < 3:
         return None
-    shapes = np.array([dataset_shape(ds) for ds in medians], dtype=float)
+    shapes = np.array([key_shape(key) for key in medians], dtype=float)
     A = np.column_stack([np.ones(len(shapes)), np.log(shapes)])
     y = np.log(np.array(list(medians.values())))
     bounds = ([-np.inf, 0.0, 0.0], [np.inf, MAX_EXPONENT, MAX_EXPONENT])

@@ -11,6 +11,11 @@ are unchanged:
   ``failed`` with the error ``time cap: ...`` (not identity: it decides whether a cell finishes,
   and the record says when it did not).
 
+A cell whose column (same method, settings, seed and protocol but the row count) already ran past
+its cap at fewer rows is not run: its record says ``failed`` with ``time cap: not run, ...`` and
+the smaller row count (:func:`capped_at_fewer_rows`), since a fit does not get faster with more
+rows; a scaling sweep then spends at most one capped fit per column and seed.
+
 Peak memory is the process's resident-set high-water mark (Linux ``VmHWM``) during the fit, reset
 just before it (writing 5 to ``/proc/self/clear_refs``); where that reset is not allowed the field
 is None rather than a peak inherited from earlier cells of the same process.
@@ -39,6 +44,27 @@ def check_scale_keys(cfg) -> str | None:
     cap = cfg.get("time_cap_s")
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap > 0):
         return f"time_cap_s={cap!r}: must be a number of seconds > 0, or null (no cap)"
+    return None
+
+
+def capped_at_fewer_rows(results_dir, identity: dict[str, Any], cap: float | None) -> str | None:
+    """The error of a cell ``identity`` at ``n_rows`` whose column already hit the time cap at fewer
+    rows in ``results_dir`` (the same cell id but for ``n_rows``), or None."""
+    from knewimp.harness import records
+
+    n = (identity.get("protocol") or {}).get("n_rows")
+    if cap is None or n is None:
+        return None
+    same = ("dataset", "mechanism", "missing_rate", "seed", "method", "preset", "params")
+    rest = {k: v for k, v in identity["protocol"].items() if k != "n_rows"}
+    for rec in records.load_records(results_dir):
+        proto = rec.get("protocol") or {}
+        fewer = proto.get("n_rows")
+        if (rec.get("status") == "failed" and str(rec.get("error", "")).startswith("time cap")
+                and isinstance(fewer, int) and fewer < n and all(rec.get(k) == identity[k] for k in same)
+                and {k: v for k, v in proto.items() if k != "n_rows"} == rest):
+            return (f"time cap: not run; at n_rows={fewer} this column and seed already ran past a cap "
+                    f"({rec['error'].split('time_cap_s=')[-1].split(' ')[0]} s), and a fit does not get faster with more rows")
     return None
 
 

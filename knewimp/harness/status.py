@@ -18,7 +18,7 @@ from knewimp.base import resolve_device
 from knewimp.harness import records
 from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.cost import (OVERHEAD_SECONDS, CostModel, Estimate, cell_seconds, committed_records, device_kind,
-                                  prior_timings)
+                                  estimates_under_cap, prior_timings)
 from knewimp.harness.identity import cell_id
 from knewimp.harness.sweep import expected_cells, experiment_config
 from knewimp.harness.targets import make_target
@@ -60,7 +60,10 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1,
     config = experiment_config(experiment)
     retry_failed = config.get("retry_failed", True)
     repeat = _repeated_cells(config, have)
-    for cell in expected_cells(experiment):
+    cells = expected_cells(experiment)
+    under_cap = dict(zip((cell_id(**c) for c in cells),
+                         estimates_under_cap(model, cells, config.get("time_cap_s"), have)))
+    for cell in cells:
         cid = cell_id(**cell)
         rec = have.get(cid)
         state = "missing" if rec is None else rec["status"]
@@ -76,7 +79,7 @@ def grid_status(experiment: str, results_dir: str | Path, jobs: int = 1,
         if state == "failed":
             failures.append(f"- `{cid}`: {rec['error']}")
         if not records.settled(rec, config):
-            est = repeat(cid, cell["dataset"]) or model.estimate(method, cell["preset"], cell["dataset"])
+            est = repeat(cid, cell["dataset"]) or under_cap[cid]
             if est is None:
                 guessed[method].add("unknown")
                 unknown_ds.add(cell["dataset"])
