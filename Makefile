@@ -12,6 +12,7 @@
 #   make paper_text  KnewImp as the paper's text states it, on the grid's KnewImp cells (part of reproduce)
 #   make new_baselines  MIRACLE, MIWAE and ReMasker on the grid's cells (part of reproduce)
 #   make views       the `paper` and `published` views' missing columns on the grid's cells (results/new_baselines)
+#   make author_options  ReMasker's and TabCSDI's original choices beside our presets on the same cells
 #   make scaling-observed  the `paper` view under MNAR with z-scores from observed entries only (results/scaling_observed)
 #   make ablation-ner-joint  KnewImp's NER x Joint ablation (paper Table 2 / F.4), 360 cells
 #   make kernels     KnewImp with the five other kernels (paper Table F.6), 600 cells
@@ -64,7 +65,7 @@ endif
 TARGET := $(PY) -m knewimp.harness.targets
 STATUS := $(PY) -m knewimp.harness.status
 
-.PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines views scaling-observed rates rates_high downstream mixed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
+.PHONY: scale bench-scale install test test-slurm reproduce faithful paper_text new_baselines views author_options scaling-observed rates rates_high downstream mixed quick ablation ablation-ner-joint kernels sensitivity-paper convergence toys runtime bench-knewimp bench-diffusion tables clean-venv
 
 install: $(STAMP)
 
@@ -85,7 +86,7 @@ test-slurm: $(STAMP)
 # The experiments of each target, and their records folders under $(RESULTS), are defined once in
 # knewimp/harness/targets.py (TARGETS); docs/running.md's generated table gives each target's cells
 # and CPU-hours from the records.
-reproduce faithful paper_text new_baselines views scaling-observed rates rates_high scale mixed ablation ablation-ner-joint kernels \
+reproduce faithful paper_text new_baselines views author_options scaling-observed rates rates_high scale mixed ablation ablation-ner-joint kernels \
 		sensitivity-paper convergence: $(STAMP)
 	$(TARGET) $@ --results $(RESULTS) -- $(LAUNCH) $(DEADLINE)
 	$(MAKE) tables RESULTS=$(RESULTS)

@@ -176,3 +176,23 @@ def test_the_method_cost_table_prices_a_column_from_its_medians(tmp_path):
     assert [row[ds] for ds in DATASETS] == [20.0 * (i + 1) for i in range(len(DATASETS))]
     assert row["bt_n"] == 3 and row["cpu_hours_per_column"] == pytest.approx(20.0 * 36 * 15 / 3600)
     assert "| tdm/paper | 20.0 (3) |" in costs.render([row])
+
+
+def test_an_authors_option_is_paired_with_the_grid_record_of_the_preset_it_modifies(tmp_path):
+    from knewimp.report.experiments import author_options
+
+    def rec(preset, seed, mae, mask="m"):
+        return dict(cell_id=cell_id("pk", "mcar", 0.3, seed, "remasker", preset, {}), dataset="pk", mechanism="mcar",
+                    missing_rate=0.3, seed=seed, method="remasker", preset=preset, params={}, status="ok",
+                    mae=mae, wass=2 * mae, mask_digest=f"{mask}{seed}")
+    for seed, (base, opt) in enumerate([(0.50, 0.45), (0.60, 0.56), (0.55, 0.49)]):
+        write_record(tmp_path / "new_baselines", rec("cpu", seed, base))
+        write_record(tmp_path / "author_options", rec("cpu_count", seed, opt))
+    write_record(tmp_path / "author_options", rec("cpu_count", 7, 0.1))          # no base record: not paired
+    rows = author_options.summary(author_options.pairs(tmp_path))
+    (mae,) = [r for r in rows if r["scope"] == "all" and r["metric"] == "mae"]
+    assert (mae["base_mean"], mae["cells"]) == (pytest.approx(0.55), 3) and mae["diff"] == pytest.approx(-0.05)
+    assert "**remasker/cpu_count** against **remasker/cpu**" in author_options.render(rows)
+    write_record(tmp_path / "author_options", rec("cpu_count", 0, 0.45, mask="other"))
+    with pytest.raises(ValueError, match="mask other0 but its base"):
+        author_options.pairs(tmp_path)

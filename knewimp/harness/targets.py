@@ -28,6 +28,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "faithful": ("faithful",),
     "new_baselines": ("new_baselines",),
     "views": ("views",),
+    "author_options": ("author_options",),
     "paper_text": ("paper_text",),
     "scaling-observed": ("scaling_observed",),
     "ablation": ("ablation_entropy", "sensitivity"),
