@@ -47,3 +47,20 @@ def _config_dir() -> Path:
 
 #: Hydra's config directory (the repository's configs/, shipped as the package knewimp.configs).
 CONFIG_DIR = _config_dir()
+
+
+def base_preset(method: str, preset: str) -> str | None:
+    """The preset ``method/preset`` is built on (its ``defaults`` entry ``method/<base>@_here_``),
+    or None: e.g. ``remasker/cpu_count`` is ``remasker/cpu`` with one choice changed."""
+    import re
+
+    import yaml
+
+    path = CONFIG_DIR / "method" / method / f"{preset}.yaml"
+    if not path.is_file():
+        return None
+    for entry in (yaml.safe_load(path.read_text()) or {}).get("defaults") or []:
+        m = re.fullmatch(rf"/?(?:method/)?{re.escape(method)}/(\w+)@_here_", str(entry))
+        if m:
+            return m.group(1)
+    return None

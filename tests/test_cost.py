@@ -101,3 +101,10 @@ def test_row_subsamples_are_estimated_by_their_rows_and_a_cap_bounds_a_column_an
     assert by[(0, 16000)] == by[(1, 16000)] and by[(0, 16000)].source == "capped at fewer rows"
     assert by[(0, 16000)].seconds == pytest.approx(OVERHEAD_SECONDS)           # recorded failed, not run
     assert estimates_under_cap(model, cells, cap=None)[0].seconds > 500.0
+
+
+def test_a_preset_without_records_is_estimated_from_the_preset_it_is_built_on():
+    model = CostModel([rec("bt", 100.0, method="remasker", preset="cpu")])
+    est = model.estimate("remasker", "cpu_count", "bt")   # configs/method/remasker/cpu_count.yaml: cpu + one key
+    assert est.seconds == pytest.approx(100.0 + OVERHEAD_SECONDS) and est.source == "measured (remasker/cpu)"
+    assert model.estimate("remasker", "quick", "bt") is None   # not built on cpu: no estimate borrowed

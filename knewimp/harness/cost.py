@@ -42,7 +42,7 @@ from scipy.optimize import lsq_linear
 
 from knewimp.harness import records as records_io
 from knewimp.protocol.datasets import dataset_shape
-from knewimp.vocab import CONFIG_DIR
+from knewimp.vocab import CONFIG_DIR, base_preset
 
 MAX_EXPONENT = 2.0
 OVERHEAD_SECONDS = 1.0
@@ -199,6 +199,10 @@ class CostModel:
         """Seconds for one cell (of ``n_rows`` rows of ``dataset`` when set; at most ``cap`` plus the
         overhead, the time cap stopping the fit there), or None when the column has no record at all."""
         est = self._estimate(method, preset, data_key(dataset, n_rows))
+        base = base_preset(method, preset) if est is None else None
+        if base is not None:  # a preset that changes one choice of another costs about what that one does
+            est = self._estimate(method, base, data_key(dataset, n_rows))
+            est = None if est is None else Estimate(est.seconds, f"{est.source} ({method}/{base})")
         if est is None or cap is None or est.seconds <= cap + OVERHEAD_SECONDS:
             return est
         return Estimate(cap + OVERHEAD_SECONDS, est.source)

@@ -10,33 +10,19 @@ sample std, and a two-sided paired t-test over the cells; then the same per data
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
-import yaml
 from scipy import stats as sps
 
 from knewimp.harness.records import load_records
 from knewimp.report.experiments.common import _write_table
-from knewimp.vocab import CONFIG_DIR
+from knewimp.vocab import base_preset
 
 DOCUMENTS = ("docs/new_baselines.md",)
 FOLDER = "author_options"
 METRICS = ("mae", "wass")
 GRIDS = (("author_options", "grid_status_author_options.md", FOLDER),)
-
-
-def base_preset(method: str, preset: str) -> str | None:
-    """The preset ``method/preset`` is built on (its ``defaults`` entry for the same method), or None."""
-    path = CONFIG_DIR / "method" / method / f"{preset}.yaml"
-    if not path.is_file():
-        return None
-    for entry in yaml.safe_load(path.read_text()).get("defaults") or []:
-        m = re.fullmatch(rf"/?(?:method/)?{re.escape(method)}/(\w+)@_here_", str(entry))
-        if m:
-            return m.group(1)
-    return None
 
 
 def _key(r: dict) -> tuple:
