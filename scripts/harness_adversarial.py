@@ -333,38 +333,32 @@ def section_records() -> tuple[int, int]:
     return good + (escaped == 0 and not usable), len(RECORD_KINDS) + 1
 
 
-ESTIMATORS = {
-    "KnewImputer": "knewimp.imputer", "MeanImputer": "knewimp.baselines.mean", "MICEImputer": "knewimp.baselines.mice",
-    "SinkhornImputer": "knewimp.baselines.sinkhorn", "TDMImputer": "knewimp.baselines.tdm",
-    "GAINImputer": "knewimp.baselines.gain", "MIWAEImputer": "knewimp.baselines.miwae",
-    "ReMaskerImputer": "knewimp.baselines.remasker", "MIRACLEImputer": "knewimp.baselines.miracle",
-    "CSDITImputer": "knewimp.baselines.diffusion.csdi_t", "MissDiffImputer": "knewimp.baselines.diffusion.missdiff",
-}
-ESTIMATOR_BAD = [
-    ("MIWAEImputer", dict(standardize="no"), "standardize"), ("MIWAEImputer", dict(num_threads=0), "num_threads"),
-    ("MIWAEImputer", dict(lr="abc"), "lr"), ("MIWAEImputer", dict(lr=float("inf")), "lr"),
-    ("MIWAEImputer", dict(n_epochs=2.5), "n_epochs"), ("GAINImputer", dict(n_iter=2.5), "n_iter"),
-    ("TDMImputer", dict(depth=2.5), "depth"), ("MICEImputer", dict(n_chains=2.5), "n_chains"),
-    ("KnewImputer", dict(hidden="64"), "hidden"), ("KnewImputer", dict(entropy_weight=float("nan")), "entropy_weight"),
-    ("SinkhornImputer", dict(lr="0.1"), "lr"), ("ReMaskerImputer", dict(depth=True), "depth"),
-    ("MIRACLEImputer", dict(reg_beta=float("nan")), "reg_beta"), ("CSDITImputer", dict(lr_milestones="0.5"), "lr_milestones"),
-    ("MissDiffImputer", dict(n_samples=1.5), "n_samples"),
-    *[(name, dict(random_state=-1), "random_state") for name in ESTIMATORS],
-]
+def _estimator_cases() -> list[tuple[str, dict, str]]:
+    """(imputer, bad arguments, the parameter its one-line refusal must name): the table of
+    tests/test_estimator_validation.py (read from the file, the one list of these cases) plus a
+    negative seed for every imputer."""
+    import importlib.util
+
+    from knewimp.registry import IMPUTERS
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "test_estimator_validation.py"
+    spec = importlib.util.spec_from_file_location("_estimator_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return ([(name, kwargs, message.split()[0]) for name, kwargs, message in module.BAD]
+            + [(name, dict(random_state=-1), "random_state") for name in IMPUTERS])
 
 
 def section_estimators() -> tuple[int, int]:
-    import importlib
     import warnings
 
     import numpy as np
 
-    def cls(name):
-        return getattr(importlib.import_module(ESTIMATORS[name]), name)
+    from knewimp.registry import IMPUTERS as ESTIMATORS, imputer_class as cls
 
     print("## The 11 imputers through the shared validation\n")
     good = total = 0
-    for name, kwargs, key in ESTIMATOR_BAD:
+    for name, kwargs, key in _estimator_cases():
         try:
             cls(name)(**kwargs)._validate_params()
             msg = "accepted"

@@ -1,23 +1,12 @@
 """All 11 imputers validate their parameters and input through the shared path of BaseImputer:
 fractions, strings where numbers belong, NaN/Inf, a string for a list, a negative seed, complex and
 overflowing input are refused with one line naming the parameter or the column."""
-import importlib
 import warnings
 
 import numpy as np
 import pytest
 
-IMPUTERS = {
-    "KnewImputer": "knewimp.imputer", "MeanImputer": "knewimp.baselines.mean", "MICEImputer": "knewimp.baselines.mice",
-    "SinkhornImputer": "knewimp.baselines.sinkhorn", "TDMImputer": "knewimp.baselines.tdm",
-    "GAINImputer": "knewimp.baselines.gain", "MIWAEImputer": "knewimp.baselines.miwae",
-    "ReMaskerImputer": "knewimp.baselines.remasker", "MIRACLEImputer": "knewimp.baselines.miracle",
-    "CSDITImputer": "knewimp.baselines.diffusion.csdi_t", "MissDiffImputer": "knewimp.baselines.diffusion.missdiff",
-}
-
-
-def _cls(name):
-    return getattr(importlib.import_module(IMPUTERS[name]), name)
+from knewimp.registry import IMPUTERS, imputer_class as _cls
 
 
 def _refusal(name, **kwargs):
