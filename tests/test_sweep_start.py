@@ -1,5 +1,6 @@
 """A sweep starts at once: planned once before Hydra starts, against a deadline counted from the
 launch, with the committed records as the prior of a fresh results folder."""
+import json
 import datetime as dt
 
 from knewimp.harness.run import prepare
@@ -43,3 +44,20 @@ def test_a_deadline_launches_only_the_cells_the_estimates_let_start(tmp_path, ca
 def test_status_of_a_fresh_folder_estimates_from_the_committed_records(tmp_path):
     report, counts = grid_status("quick", tmp_path)
     assert "estimated compute left:" in report and "no record to estimate from" not in report
+
+
+def test_an_expansion_is_cached_on_disk_by_what_it_depends_on(tmp_path, monkeypatch):
+    from knewimp.harness import sweep
+
+    monkeypatch.setenv("KNEWIMP_CACHE_DIR", str(tmp_path))
+    sweep._expand_cached.cache_clear()
+    fresh = sweep._expand("quick", ())
+    assert sweep.expected_cells("quick") == fresh
+    (path,) = (tmp_path / "expansions").glob("quick-*.json")
+    assert path.stem == f"quick-{sweep._expansion_digest('quick', ())}"
+    assert sweep._expansion_digest("quick", ("seed=1",)) != sweep._expansion_digest("quick", ())
+    # a damaged cache file is recomputed and replaced, never trusted
+    path.write_text("[1, 2")
+    sweep._expand_cached.cache_clear()
+    assert sweep.expected_cells("quick") == fresh and json.loads(path.read_text()) == fresh
+    sweep._expand_cached.cache_clear()

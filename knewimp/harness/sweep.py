@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import itertools
+import json
+from pathlib import Path
 from typing import Callable
 
 from hydra import compose, initialize_config_dir
@@ -109,6 +112,41 @@ def _expand(experiment: str, extra: tuple[str, ...]) -> list[dict]:
     return sweep_cells(_compose, fixed, sweeps)
 
 
+def _expansion_digest(experiment: str, extra: tuple[str, ...]) -> str:
+    """What an expansion depends on: the experiment and overrides, every config file (name and
+    bytes), the code that turns a composed config into an identity, and Hydra's version."""
+    import hydra
+
+    from knewimp.harness import identity
+
+    h = hashlib.sha256(json.dumps([experiment, list(extra), hydra.__version__]).encode())
+    for path in sorted(CONFIG_DIR.rglob("*.yaml")):
+        h.update(path.relative_to(CONFIG_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for source in (identity.__file__, __file__):
+        h.update(Path(source).read_bytes())
+    return h.hexdigest()[:24]
+
+
 @functools.lru_cache(maxsize=None)
 def _expand_cached(experiment: str, extra: tuple[str, ...]) -> list[dict]:
-    return _expand(experiment, extra)
+    """The expansion, kept in the process and on disk (the user cache's ``expansions/``, keyed by
+    :func:`_expansion_digest`): composing a large grid takes seconds per method and dataset, and
+    ``make tables``, ``knewimp-status`` and the tests expand the same grids again and again. A
+    cache file that cannot be read or written is ignored."""
+    from knewimp.harness.atomic import write_text_atomic
+    from knewimp.protocol.datasets import cache_dir
+
+    path = cache_dir() / "expansions" / f"{experiment}-{_expansion_digest(experiment, extra)}.json"
+    try:
+        cells = json.loads(path.read_text())
+        if isinstance(cells, list) and all(isinstance(c, dict) for c in cells):
+            return cells
+    except (OSError, ValueError):
+        pass
+    cells = _expand(experiment, extra)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(cells))
+    except OSError:
+        pass
+    return cells
