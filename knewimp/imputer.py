@@ -288,13 +288,14 @@ class KnewImputer(BaseImputer):
             with torch.inference_mode():
                 # Rows without a missing entry never move, so their scores are fixed while the
                 # network is fixed: compute all scores once, then refresh only the active rows.
-                S = net.score(Xf)
+                score = net.frozen_score()
+                S = score(Xf)
                 if every is not None:
                     self._record(Xf, mask, outer, 0)
                 for step in range(int(self.n_steps)):
                     Xr = Xf.index_select(0, rows)
                     if step:
-                        S.index_copy_(0, rows, net.score(Xr))
+                        S.index_copy_(0, rows, score(Xr))
                     G = direction(Xf, S, rows)
                     self._check_update(G, outer, step)
                     G.masked_fill_(observed_r, 0.0)

@@ -27,6 +27,7 @@ class Implementation:
     closed_form_dsm: bool = False    # True: DSM with the closed-form score (no double backward)
     blocked_kernel: bool = False     # True: kernel terms in row blocks, never the n x n matrix
     active_rows: bool = False        # True: direction and scores for the rows with a missing entry only
+    manual_dsm: bool = False         # True (with closed_form_dsm): hand-written DSM gradient, one flat Adam
 
 
 def naive_direction(X: torch.Tensor, S: torch.Tensor, bandwidth: float, entropy_weight: float) -> torch.Tensor:
@@ -100,7 +101,8 @@ class ReferenceKnewImputer(KnewImputer):
         self.dsm_losses_ = []
         for outer in range(int(self.n_outer)):
             t0 = time.perf_counter()
-            self.dsm_losses_.append(self._fit_score(net, x.detach(), gen, outer, closed_form=impl.closed_form_dsm))
+            self.dsm_losses_.append(self._fit_score(net, x.detach(), gen, outer, closed_form=impl.closed_form_dsm,
+                                                    manual=impl.manual_dsm))
             t1 = time.perf_counter()
             for step in range(int(self.n_steps)):
                 with torch.no_grad():

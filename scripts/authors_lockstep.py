@@ -6,7 +6,7 @@ losses, particle positions, scores and directions at every particle step), and o
 with the same initial weights, initial fill and noise and recorded at the same points. Nothing in
 either algorithm is changed: the recordings come from subclasses / wrappers around the objects
 each code creates (their optimiser, trainer, dataset and energy model; our network factory,
-initial fill, ``dsm_loss`` and direction evaluator), and the noise is handed to our ``fit_score``
+initial fill, DSM fit and direction evaluator), and the noise is handed to our ``fit_score``
 by replaying ``torch.randn``.
 
 With float64 and identical inputs the two trajectories agree to rounding for as long as the flow
@@ -33,7 +33,6 @@ import authors_ref  # noqa: E402
 
 import knewimp.imputer as kimp  # noqa: E402
 import knewimp.kernels as kker  # noqa: E402
-import knewimp.score as kscore  # noqa: E402
 from knewimp.score import EnergyMLP  # noqa: E402
 
 
@@ -171,7 +170,7 @@ def run_ours(x_miss: np.ndarray, theirs: Trace, epochs: int, steps: int, n_outer
         raise ValueError("fed=True needs every step of the authors' run (every=1)")
     tr = Trace(init_state=theirs.init_state, init_fill=theirs.init_fill)
     noise = iter([v for per_outer in theirs.noise for v in per_outer])
-    real_randn, real_dsm_loss, real_factory = torch.randn, kscore.dsm_loss, kimp.EnergyMLP
+    real_randn, real_factory = torch.randn, kimp.EnergyMLP
     real_direction, real_fit = kker.RBFDirection, kimp.fit_score
     state = {"outer": -1, "step": 0, "calls": 0, "steps_phase": False, "Xf": None}
     n = x_miss.shape[0]
@@ -184,13 +183,8 @@ def run_ours(x_miss: np.ndarray, theirs: Trace, epochs: int, steps: int, n_outer
         assert tuple(out.shape) == tuple(shape), (out.shape, shape)
         return out
 
-    def dsm_loss(*args, **kwargs):
-        loss = real_dsm_loss(*args, **kwargs)
-        tr.dsm_loss[-1].append(float(loss.detach()))
-        return loss
-
     def feed_score(inner):
-        """Wraps net.score: in the particle phase, set the particles to the authors' first."""
+        """Wraps the score function: in the particle phase, set the particles to the authors' first."""
         def score(x):
             if state["steps_phase"]:
                 o, t = state["outer"], state["calls"]
@@ -211,7 +205,8 @@ def run_ours(x_miss: np.ndarray, theirs: Trace, epochs: int, steps: int, n_outer
         net = real_factory(*args, **kwargs)
         copy_authors_weights(net, theirs.init_state)
         if fed:
-            net.score = feed_score(net.score)
+            frozen = net.frozen_score  # the particle steps' score function, made once per outer iteration
+            net.frozen_score = lambda: feed_score(frozen())
         return net
 
     class RecDirection(real_direction):
@@ -242,13 +237,15 @@ def run_ours(x_miss: np.ndarray, theirs: Trace, epochs: int, steps: int, n_outer
             x.copy_(torch.as_tensor(theirs.X[state["outer"]][0], dtype=x.dtype))
         for lst in (tr.dsm_loss, tr.X, tr.S, tr.G, tr.next):
             lst.append([])
-        loss = real_fit(net, x, *args, **kwargs)
+        history = kwargs.pop("history", None)
+        history = [] if history is None else history
+        loss = real_fit(net, x, *args, history=history, **kwargs)
+        tr.dsm_loss[-1].extend(history)
         state["steps_phase"] = True
         return loss
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(_patched(torch, "randn", randn))
-        stack.enter_context(_patched(kscore, "dsm_loss", dsm_loss))
         stack.enter_context(_patched(kimp, "EnergyMLP", factory))
         stack.enter_context(_patched(kker, "RBFDirection", RecDirection))
         stack.enter_context(_patched(kimp, "fit_score", fit_score))

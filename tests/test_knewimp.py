@@ -94,7 +94,8 @@ def test_adam_update_matches_torch_adam():
 
 def test_nan_in_update_raises(small, monkeypatch):
     _, Xm, _ = small
-    monkeypatch.setattr(EnergyMLP, "score", lambda self, x: torch.full_like(x, float("inf")))
+    # the particle steps evaluate the score through frozen_score (the network fixed)
+    monkeypatch.setattr(EnergyMLP, "frozen_score", lambda self: lambda x: torch.full_like(x, float("inf")))
     with pytest.raises(ImputationError, match="NaN/Inf"):
         quick(random_state=0, score_epochs=0).fit_transform(Xm)
 
