@@ -7,15 +7,19 @@ The exact direction (:class:`knewimp.kernels.RBFDirection`) for particle i is
 O(n^2 d) per step. Both evaluators here return the same quantity from fewer kernel entries
 (``KnewImputer(approx=...)``, the factor 1/n and everything else unchanged):
 
-``"knn"`` (truncated kernel, deterministic). With the paper's bandwidth h = 0.5 on z-scored data
-the RBF kernel is local: ``K_ij = exp(-2 ||x_i - x_j||^2)`` is below 1e-8 once
-``||x_i - x_j||^2 > 9.2``, and two random rows of a 10-column z-scored table sit about 20 apart.
-So the sum over j is kept over ``N_k(i)``, the k nearest particles of i (itself included, in
-Euclidean distance over all columns),
+``"knn"`` (the k nearest exactly, the rest estimated). With the paper's bandwidth h = 0.5 on
+z-scored data the RBF kernel is local: ``K_ij = exp(-2 ||x_i - x_j||^2)`` is below 1e-8 once
+``||x_i - x_j||^2 > 9.2``. The sum over j is split at ``N_k(i)``, the k nearest particles of i
+(itself included, in Euclidean distance over all columns), which carry its largest terms:
 
-    G_i ~= -(1/n) sum_{j in N_k(i)} [ K_ij s_j - lambda K_ij (x_i - x_j) / h^2 ],
+    sum_j K_ij y_j = sum_{j in N_k(i)} K_ij y_j + sum_{j not in N_k(i)} K_ij y_j,   y_j in {s_j, x_i - x_j}.
 
-dropping only the terms of the n - k farther particles, each smaller than the k-th nearest one's.
+The first sum is computed exactly. The second is estimated from a uniform draw B of ``far`` = m
+particles per step, shared by all i (P(j in B) = m/n), by ``(n/m) sum_{j in B, j not in N_k(i)}
+K_ij y_j``: unbiased, so G_i is too, at O(n m d) per step. With ``far=0`` the second sum is
+dropped (a truncated kernel, deterministic): harmless while the k nearest hold nearly all of a
+particle's kernel mass ``sum_j K_ij``, but at a fixed density that mass, the number of particles
+within about 2h, grows in proportion to n while k stays fixed, so the share dropped grows with n.
 The kernel values themselves are always those of the current positions; only the lists are
 recomputed every ``refresh`` steps (the particles move). Between refreshes a step costs O(n k d).
 
@@ -163,33 +167,37 @@ class KNNDirection:
         k = self._idx.shape[1]
         gamma = 1.0 / (2.0 * self.bandwidth**2)
         far = min(self.far, n)
+        Y = torch.cat([X, S], dim=1)                        # one gather per neighbour: [x_j | s_j]
+        sqn = X.square().sum(dim=1)
+        sqr = sqn if rows is None else sqn.index_select(0, rows)
         if far:  # this step's random particles B for the kernel sums beyond each particle's k nearest
             gen = self.generator
             B = torch.randperm(n, generator=gen, device=gen.device if gen is not None else X.device)[:far].to(X.device)
             in_B = torch.zeros(n, dtype=X.dtype, device=X.device).index_fill_(0, B, 1.0)
             XB = X.index_select(0, B)
-            YB = torch.cat([S.index_select(0, B), XB, torch.ones((far, 1), dtype=X.dtype, device=X.device)], dim=1)
+            YB = torch.cat([XB, S.index_select(0, B), torch.ones((far, 1), dtype=X.dtype, device=X.device)], dim=1)
             sqB, scale = XB.square().sum(dim=1), n / far
         G = torch.empty((m, d), dtype=X.dtype, device=X.device)
-        block = int(max(1, min(m, (8 * 2**20) // max(1, max(k, far) * d * X.element_size()))))  # ~8 MB per tensor
+        block = int(max(1, min(m, (8 * 2**20) // max(1, k * 2 * d * X.element_size()))))  # ~8 MB per gather
         for start in range(0, m, block):
             stop = min(start + block, m)
             nb = self._idx[start:stop]
-            Xb = Xr[start:stop]
-            diff = Xb.unsqueeze(1) - X[nb]                                  # (b, k, d): x_i - x_j
-            K = diff.square().sum(dim=2).mul_(-gamma).exp_().unsqueeze(1)   # (b, 1, k)
-            Snb = S[nb]
-            KS = torch.bmm(K, Snb).squeeze(1)
-            R = torch.bmm(K, diff).squeeze(1)                               # sum_j K_ij (x_i - x_j)
+            Xb, sqb = Xr[start:stop], sqr[start:stop].unsqueeze(1)
+            Ynb = Y[nb]                                                              # (b, k, 2d)
+            dots = torch.bmm(Ynb[..., :d], Xb.unsqueeze(2)).squeeze(2)               # x_i . x_j
+            W = (sqn[nb] + sqb - 2.0 * dots).mul_(-gamma).exp_()                     # K_ij, j in N_k(i)
             if far:
-                # (n/m) sum over j in B of K_ij [s_j, x_i - x_j], less the j that are also among the k nearest
+                # a near j drawn into B is already counted exactly: its far-sum term is taken back
+                W.mul_(1.0 - scale * in_B[nb])
+            WY = torch.bmm(W.unsqueeze(1), Ynb).squeeze(1)                           # [sum W x_j | sum W s_j]
+            KX, KS, rowsum = WY[:, :d], WY[:, d:], W.sum(dim=1, keepdim=True)
+            if far:
                 KB = torch.addmm(sqB.unsqueeze(0), Xb, XB.T, beta=-gamma, alpha=2.0 * gamma)
-                KB.sub_(Xb.square().sum(dim=1, keepdim=True), alpha=gamma).exp_()
-                KY = KB @ YB
-                near_B = K * in_B[nb].unsqueeze(1)                           # (b, 1, k)
-                KS += (KY[:, :d] - torch.bmm(near_B, Snb).squeeze(1)) * scale
-                R += (Xb * KY[:, 2 * d:] - KY[:, d:2 * d] - torch.bmm(near_B, diff).squeeze(1)) * scale
-            G[start:stop] = (KS - R * (self.entropy_weight / self.bandwidth**2)) * (-1.0 / n)
+                KY = KB.sub_(sqb, alpha=gamma).exp_() @ YB                           # (b, 2d + 1) over B
+                KX = KX + scale * KY[:, :d]
+                KS = KS + scale * KY[:, d:2 * d]
+                rowsum = rowsum + scale * KY[:, 2 * d:]
+            _assemble(Xb, KS, KX, rowsum, self.entropy_weight / self.bandwidth**2, n, G[start:stop])
         return G
 
 

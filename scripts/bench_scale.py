@@ -1,7 +1,8 @@
 """KnewImp's O(n) kernel (``approx``) against the exact kernel: accuracy where both run, time at 50k.
 
-Two measurements, written to one JSON (``--out``, merged with what it already holds: a re-run
-adds its entries, replacing those with the same key):
+Three measurements, written to one JSON (``--out``, merged under a file lock with what it holds
+when each entry is saved, so runs side by side may share it: a re-run replaces the entries with
+the same key):
 
 ``--accuracy dataset[:n_rows] ...`` runs, for each dataset (a row subsample of ``n_rows`` rows,
 fixed per seed, when given), mechanism and seed, the cell's input through ``knewimp/paper`` (exact
@@ -13,16 +14,23 @@ variant alike (recorded; the report says when the settings are reduced).
 ``--timing N D`` times, on a synthetic correlated N x D matrix (z-scored ``Z W + 0.1 E``, MCAR 30%),
 each component of one KnewImp run in CPU seconds: a DSM epoch, a score evaluation of all rows, and
 a particle-step direction, exact and approximate (the knn evaluator over ``approx_refresh`` steps,
-its neighbour refresh included), in float64 and float32. The full-run CPU time of each variant is
-then ``n_outer * (score_epochs * epoch + n_steps * (score + direction))`` at the paper's settings
-(2, 200, 500): timing the exact kernel's 1,000 steps at 50,000 rows would take hours. Both sides
-are measured in the same process, interleaved, so their ratio holds on a loaded machine; the load
-average before and after each measurement is recorded.
+its neighbour refresh included; with ``--probes`` also the cluster search, ``--far`` random far
+particles and ``--score-batch`` rows per DSM epoch), in float64 and float32. The full-run CPU time of
+each variant is then ``n_outer * (score_epochs * epoch + n_steps * (score + direction))`` at the
+paper's settings (2, 200, 500): timing the exact kernel's 1,000 steps at 50,000 rows would take
+hours. Both sides are measured in the same process, interleaved, so their ratio holds on a loaded
+machine; the load average before and after each measurement is recorded.
+
+``--full-run N D`` runs each variant of ``--variants`` completely (its preset's own settings) on
+the same synthetic matrix and records its CPU seconds (the target's measure), the imputer's wall
+seconds in the score fit and in the particle steps, and its MAE. ``--no-exact`` leaves the exact
+kernel out of ``--accuracy`` (its entries already in ``--out``; for exploring variants).
 
 One torch thread (BLAS pools too, set before numpy and torch load); CPU seconds are process time.
 
     python scripts/bench_scale.py --accuracy cc diamonds:5000 --out results/bench/scale_knewimp.json
     python scripts/bench_scale.py --timing 50000 10 --out results/bench/scale_knewimp.json
+    python scripts/bench_scale.py --full-run 50000 10 --variants knewimp/scalable --out results/bench/scale_knewimp.json
     python -m knewimp.report.experiments.scale     # tables and figures from the JSON and results/scale
 """
 from __future__ import annotations
@@ -126,7 +134,7 @@ def full_run(n: int, d: int, variants: list[str], save) -> None:
 
 
 def timing(n: int, d: int, k: int, refresh: int, minibatch: int, exact_steps: int, dtypes: list[str], save,
-           probes: int | None = None, score_batch: int | None = None) -> None:
+           probes: int | None = None, score_batch: int | None = None, far: int = 0) -> None:
     X_np, mask = synthetic(n, d)
     rows = torch.as_tensor(np.flatnonzero(mask.any(axis=1)))
     for dtype_name in dtypes:
@@ -145,9 +153,9 @@ def timing(n: int, d: int, k: int, refresh: int, minibatch: int, exact_steps: in
             knn = KNNDirection(0.5, 10.0, k, refresh)
             direction[f"knn(k={k},refresh={refresh})"] = _cpu(lambda: knn(X, S, rows), refresh)
             if probes is not None:
-                ivf = KNNDirection(0.5, 10.0, k, refresh, probes=probes, generator=gen)
+                ivf = KNNDirection(0.5, 10.0, k, refresh, probes=probes, generator=gen, far=far)
                 ivf(X, S, rows)  # the first search's extra k-means iterations, once per run
-                direction[f"knn(k={k},refresh={refresh},probes={probes})"] = _cpu(lambda: ivf(X, S, rows), refresh)
+                direction[f"knn(k={k},refresh={refresh},probes={probes},far={far})"] = _cpu(lambda: ivf(X, S, rows), refresh)
             mb = MinibatchDirection(0.5, 10.0, minibatch, gen)
             direction[f"minibatch(m={minibatch})"] = _cpu(lambda: mb(X, S, rows), 3)
         for name, seconds in direction.items():
@@ -181,6 +189,7 @@ def main(argv=None) -> int:
     parser.add_argument("--refresh", type=int, default=25)
     parser.add_argument("--minibatch", type=int, default=1024)
     parser.add_argument("--probes", type=int, help="--timing: also the knn direction searched among this many clusters")
+    parser.add_argument("--far", type=int, default=0, help="--timing: with --probes, random far particles per step")
     parser.add_argument("--score-batch", type=int, help="--timing: the approximations' DSM epoch on this many rows")
     parser.add_argument("--full-run", nargs=2, type=int, metavar=("N", "D"),
                         help="complete runs of --variants on the synthetic N x D matrix")
@@ -210,7 +219,7 @@ def main(argv=None) -> int:
                  [v for v in args.variants.split(",") if v], reduced, save, args.exact)
     if args.timing:
         timing(*args.timing, args.k, args.refresh, args.minibatch, args.exact_steps, args.dtypes.split(","), save,
-               args.probes, args.score_batch)
+               args.probes, args.score_batch, args.far)
     if args.full_run:
         full_run(*args.full_run, [v for v in args.variants.split(",") if v], save)
     return 0
