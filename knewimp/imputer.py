@@ -32,12 +32,14 @@ knewimp.score.SCORE_FITS); ``record_every`` records the flow every k particle st
 ``callback`` (the convergence figures F.4-F.6).
 
 Scaling past ~10,000 rows (off by default): ``approx`` replaces the exact O(n^2 d) RBF kernel sums of
-each particle step by an O(n) approximation (knewimp.scalable_kernels, where the math is stated):
-"knn" keeps each particle's ``approx_size`` nearest particles (lists refreshed every
+each particle step by an approximation (knewimp.scalable_kernels, where the math is stated):
+"knn" sums each particle's ``approx_size`` nearest particles exactly (lists refreshed every
 ``approx_refresh`` steps, searched exactly or, with ``approx_probes``, among that many k-means
-clusters), "minibatch" an unbiased estimate from ``approx_size`` random particles per step, drawn
-from the imputer's torch generator. ``score_batch`` fits the score on that many random rows per
-DSM epoch (an unbiased mini-batch of the all-rows loss), so that no part of a run is O(n^2).
+clusters) and the rest without bias from ``approx_far`` random particles per step, O(n (k + m) d)
+per step; "minibatch" an unbiased estimate from ``approx_size`` random particles per step. Random
+draws come from the imputer's torch generator (the neighbour search from its own stream seeded from
+it). ``score_batch`` fits the score on that many random rows per DSM epoch (an unbiased mini-batch
+of the all-rows loss), so that no part of a run is O(n^2).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RBF kernel terms of the KnewImp particle update in O(n) per step: two approximations.
+"""RBF kernel terms of the KnewImp particle update without the O(n^2) sums: two approximations.
 
 The exact direction (:class:`knewimp.kernels.RBFDirection`) for particle i is
 
@@ -31,7 +31,8 @@ generator), and a particle of cluster c looks for its k nearest among the member
 clusters whose centroids are nearest c's own (c's included; more clusters, in the same order,
 while they hold fewer than k particles). About ``P n / C`` candidates per particle: O(P n^1.5 d)
 per refresh instead of O(n^2 d), and exact when ``P >= C``. A near particle it misses sits past a
-cluster boundary beyond P clusters; its kernel term is dropped like the far ones.
+cluster boundary beyond P clusters; its term is then left to the far estimate, which stays
+unbiased whatever the lists hold (stale or approximate lists cost variance, not bias).
 
 ``"minibatch"`` (unbiased random estimate). Each step draws, from the imputer's torch generator,
 a uniform subset B of m of the n particles, shared by all particles i, and estimates every
@@ -41,8 +42,9 @@ off-diagonal sum by its importance-weighted subset sum (P(j in B) = m/n):
 
 while the diagonal term (K_ii = 1: s_i in the score sum, nothing in the kernel-gradient sum) is
 kept exactly. The estimate is unbiased for G_i, costs O(n m d) per step, and its variance is
-large when, as here, a particle's kernel mass sits on a few neighbours that B rarely holds:
-``scripts/bench_scale.py`` measures the error of both against the exact direction.
+large when, as here, a particle's kernel mass sits on a few neighbours that B rarely holds; the
+"knn" estimator above is the same draw with those nearest terms taken out of it and computed
+exactly. ``scripts/bench_scale.py`` measures both against the exact kernel.
 
 ``score_batch`` (``KnewImputer``, knewimp.score.fit_score) makes the other O(n) part of a run,
 the DSM fit, independent of n: each epoch's Adam step takes the DSM loss over a fresh uniform draw
@@ -51,8 +53,10 @@ the fit keeps the paper's number of gradient steps at O(b) each. With b >= n it 
 
 Random Fourier features (``K ~= Phi Phi^T`` with ``Phi = sqrt(2/D) cos(X W + b)``) are not offered:
 each estimated ``K_ij`` carries an error of order ``1/sqrt(D)`` whatever its true value, so a row
-sum over n particles carries one of order ``sqrt(n/D)`` where the true off-diagonal sum is of
-order 1 for this local kernel.
+sum over n particles carries one of order ``sqrt(n/D)``, against a true sum (the particle's kernel
+mass) that is of order 1 for a particle in a sparse region: keeping those particles' directions
+needs D of order n, an O(n^2) step again, where the estimator above keeps every particle's
+nearest terms exact.
 """
 from __future__ import annotations
 

@@ -85,6 +85,8 @@ def test_an_approximate_run_is_seeded_by_random_state_and_close_to_exact(approx)
     (dict(score_batch=-5), "score_batch must be None or a positive integer; got -5"),
     (dict(score_batch=2.5), "score_batch must be an integer or None, got 2.5"),
     (dict(approx="knn", approx_probes="8"), "approx_probes must be an integer or None, got '8'"),
+    (dict(approx="knn", approx_far=-1), "approx_far must be a non-negative integer; got -1"),
+    (dict(approx="knn", approx_far=2.5), "approx_far must be an integer, got 2.5"),
 ])
 def test_a_bad_approx_option_is_one_line_before_any_compute(kw, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
@@ -162,3 +164,17 @@ def test_the_dsm_mini_batch_loss_is_an_unbiased_estimate_of_the_full_loss():
     (full, se_full), (mini, se_mini) = losses[None], losses[8]
     assert abs(mini - full) < 3 * np.hypot(se_full, se_mini)
     assert se_mini > se_full  # a batch of 8 rows is the noisier estimate
+
+
+def test_the_far_particles_make_knn_unbiased_and_exact_when_they_are_every_particle():
+    X, S, rows = _clustered(n=200)
+    exact = RBFDirection(0.5, 10.0)(X, S, rows)
+    every = KNNDirection(0.5, 10.0, k=8, refresh=1, probes=2, far=len(X), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(every(X, S, rows), exact, rtol=0, atol=1e-12)
+    truncated = KNNDirection(0.5, 10.0, k=8, refresh=1)(X, S, rows)
+    est = KNNDirection(0.5, 10.0, k=8, refresh=10**6, far=20, generator=torch.Generator().manual_seed(0))
+    one = est(X, S, rows)
+    mean = sum(est(X, S, rows) for _ in range(800)) / 800
+    err = {name: float((g - exact).norm() / exact.norm()) for name, g in (("truncated", truncated), ("one", one),
+                                                                           ("mean", mean))}
+    assert err["mean"] < 0.1 * err["one"] and err["mean"] < 0.1 * err["truncated"]
