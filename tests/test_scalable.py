@@ -157,7 +157,7 @@ def test_the_dsm_mini_batch_loss_is_an_unbiased_estimate_of_the_full_loss():
     losses = {}
     for batch in (None, 8):
         history = []
-        for seed in range(300):  # zero epochs of learning: lr 0 keeps the network, each epoch one draw
+        for seed in range(200):  # zero epochs of learning: lr 0 keeps the network, each epoch one draw
             net = EnergyMLP(4, (8, 8), generator=torch.Generator().manual_seed(0))
             fit_score(net, x, 1, 0.1, torch.Generator().manual_seed(seed), lr=0.0, history=history, batch=batch)
         losses[batch] = (np.mean(history), np.std(history) / np.sqrt(len(history)))
