@@ -32,10 +32,14 @@ knewimp.score.SCORE_FITS); ``record_every`` records the flow every k particle st
 ``callback`` (the convergence figures F.4-F.6).
 
 Scaling past ~10,000 rows (off by default): ``approx`` replaces the exact O(n^2 d) RBF kernel sums of
-each particle step by an O(n) approximation (knewimp.scalable_kernels, where the math is stated):
-"knn" keeps each particle's ``approx_size`` nearest particles (lists refreshed every
-``approx_refresh`` steps), "minibatch" an unbiased estimate from ``approx_size`` random particles
-per step, drawn from the imputer's torch generator.
+each particle step by an approximation (knewimp.scalable_kernels, where the math is stated):
+"knn" sums each particle's ``approx_size`` nearest particles exactly (lists refreshed every
+``approx_refresh`` steps, searched exactly or, with ``approx_probes``, among that many k-means
+clusters) and the rest without bias from ``approx_far`` random particles per step, O(n (k + m) d)
+per step; "minibatch" an unbiased estimate from ``approx_size`` random particles per step. Random
+draws come from the imputer's torch generator (the neighbour search from its own stream seeded from
+it). ``score_batch`` fits the score on that many random rows per DSM epoch (an unbiased mini-batch
+of the all-rows loss), so that no part of a run is O(n^2).
 """
 from __future__ import annotations
 
@@ -85,6 +89,15 @@ class KnewImputer(BaseImputer):
         (default, KnewImp's mask-free DSM on the filled matrix), "masked" (only the observed
         entries' residual counts), "conditional" (CSDI-style pseudo-missing targets among the
         observed entries, drawn each epoch at the data's missing rate).
+    approx : None (default: the exact kernel) or one of
+        :data:`knewimp.scalable_kernels.APPROXIMATIONS`, O(n) per particle step (math stated there).
+    approx_size : k nearest particles ("knn") or random particles per step ("minibatch").
+    approx_refresh : "knn": particle steps between neighbour searches.
+    approx_probes : "knn": None (exact neighbour search) or the number of k-means clusters searched.
+    approx_far : "knn": random particles per step estimating, without bias, the kernel sums beyond
+        the k nearest (0: those terms are dropped).
+    score_batch : None (default: every row, the reference code) or the rows drawn at random for
+        each DSM epoch's Adam step.
     record_every : None (default: nothing recorded) or k >= 1: at the start of each outer
         iteration's flow, after every k-th particle step and after its last step, the current
         filled matrix is recorded into ``trajectory_``.
@@ -109,7 +122,7 @@ class KnewImputer(BaseImputer):
     #: (and so the record file) of every KnewImp cell recorded before they existed. Presets that
     #: use them name them.
     config_optional = ("kernel", "score_fit", "record_every", "callback", "approx", "approx_size",
-                       "approx_refresh")
+                       "approx_refresh", "approx_probes", "approx_far", "score_batch")
 
     def __init__(self, bandwidth: float = 0.5, entropy_weight: float = 10.0, n_outer: int = 2,
                  score_epochs: int = 200, n_steps: int = 500, step_size: float = 0.1,
@@ -118,7 +131,8 @@ class KnewImputer(BaseImputer):
                  random_state: int | None = None, device: str = "auto", standardize: bool = True,
                  num_threads: int | None = 1, kernel: str = "rbf", score_fit: str = "joint",
                  record_every: int | None = None, callback=None, approx: str | None = None,
-                 approx_size: int = 64, approx_refresh: int = 25):
+                 approx_size: int = 64, approx_refresh: int = 25, approx_probes: int | None = None,
+                 approx_far: int = 0, score_batch: int | None = None):
         super().__init__(random_state=random_state, device=device)
         self.bandwidth = bandwidth
         self.entropy_weight = entropy_weight
@@ -141,8 +155,11 @@ class KnewImputer(BaseImputer):
         self.approx = approx
         self.approx_size = approx_size
         self.approx_refresh = approx_refresh
+        self.approx_probes = approx_probes
+        self.approx_far = approx_far
+        self.score_batch = score_batch
 
-    _optional_int_params = ("block_size", "record_every")  # None: one block; no trajectory
+    _optional_int_params = ("block_size", "record_every", "approx_probes", "score_batch")  # None: their default
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -187,6 +204,10 @@ class KnewImputer(BaseImputer):
         self._validate_approx()
 
     def _validate_approx(self) -> None:
+        for name in ("approx_probes", "score_batch"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+                raise ValueError(f"{name} must be None or a positive integer; got {value!r}")
         if self.approx is None:
             return
         if self.approx not in APPROXIMATIONS:
@@ -197,6 +218,8 @@ class KnewImputer(BaseImputer):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if self.approx_far < 0:
+            raise ValueError(f"approx_far must be a non-negative integer; got {self.approx_far!r}")
 
     # ------------------------------------------------------------------ helpers
     def _initial_fill(self, X: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -258,10 +281,11 @@ class KnewImputer(BaseImputer):
             direction = make_direction(self.kernel, self.bandwidth, self.entropy_weight, self.block_size)
         else:
             direction = make_approx_direction(self.approx, self.bandwidth, self.entropy_weight, int(self.approx_size),
-                                              int(self.approx_refresh), gen, self.block_size)
-        score_kw = {}
+                                              int(self.approx_refresh), gen, self.block_size, self.approx_probes,
+                                              int(self.approx_far))
+        score_kw = {} if self.score_batch is None else dict(batch=int(self.score_batch))
         if self.score_fit != "joint":
-            score_kw = dict(score_fit=self.score_fit, observed=~torch.as_tensor(mask, device=device),
+            score_kw.update(score_fit=self.score_fit, observed=~torch.as_tensor(mask, device=device),
                             target_rate=float(mask.mean()))
         every = self.record_every
 

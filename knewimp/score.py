@@ -158,10 +158,13 @@ SCORE_FITS = ("joint", "masked", "conditional")
 def fit_score(net: EnergyMLP, x: torch.Tensor, epochs: int, sigma: float, generator: torch.Generator,
               lr: float = 1e-3, closed_form: bool = True, progress=None, *, score_fit: str = "joint",
               observed: torch.Tensor | None = None, target_rate: float | None = None,
-              history: list | None = None, manual: bool = True) -> float:
+              history: list | None = None, manual: bool = True, batch: int | None = None) -> float:
     """Fit ``net`` by full-batch DSM on all rows of ``x`` with a fresh Adam; return the last loss.
 
     One Adam step per epoch on the whole matrix (the reference code's DataLoader has batch = n).
+    ``batch`` b < n (the scalable option) takes each epoch's step on a fresh uniform draw of b rows
+    without replacement instead (drawn from ``generator`` before the noise): an unbiased estimate
+    of the full loss and its gradient at O(b) per epoch; None or b >= n is the full-batch fit.
     ``score_fit`` (:data:`SCORE_FITS`) chooses the loss; "masked" and "conditional" need
     ``observed`` (True where ``x`` holds a real value), "conditional" also ``target_rate``, the
     probability that an observed entry is a target in an epoch (CSDI-style self-supervision:
@@ -181,18 +184,25 @@ def fit_score(net: EnergyMLP, x: torch.Tensor, epochs: int, sigma: float, genera
     fast = ManualDSM(net, lr) if closed_form and manual else None
     optimizer = None if fast is not None else torch.optim.Adam(net.parameters(), lr=lr)
     loss_value = float("nan")
+    n = x.shape[0]
+    subsample = batch is not None and int(batch) < n
+    xb, wb = x, w
     for epoch in range(int(epochs)):
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        if subsample:
+            pick = torch.randperm(n, generator=generator, device=generator.device)[:int(batch)].to(x.device)
+            xb = x.index_select(0, pick)
+            wb = None if w is None else w.index_select(0, pick)
+        noise = torch.randn(xb.shape, generator=generator, dtype=x.dtype, device=x.device)
         noise_mask = loss_mask = None
         if score_fit == "masked":
-            loss_mask = w
+            loss_mask = wb
         elif score_fit == "conditional":
-            draw = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-            noise_mask = loss_mask = w * (draw < target_rate).to(x.dtype)
+            draw = torch.rand(xb.shape, generator=generator, dtype=x.dtype, device=x.device)
+            noise_mask = loss_mask = wb * (draw < target_rate).to(x.dtype)
         if fast is not None:
-            loss_value = fast.step(x, noise, sigma, noise_mask=noise_mask, loss_mask=loss_mask)
+            loss_value = fast.step(xb, noise, sigma, noise_mask=noise_mask, loss_mask=loss_mask)
         else:
-            loss = dsm_loss(net, x, noise, sigma, closed_form=closed_form, noise_mask=noise_mask, loss_mask=loss_mask)
+            loss = dsm_loss(net, xb, noise, sigma, closed_form=closed_form, noise_mask=noise_mask, loss_mask=loss_mask)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

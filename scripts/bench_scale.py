@@ -1,7 +1,8 @@
 """KnewImp's O(n) kernel (``approx``) against the exact kernel: accuracy where both run, time at 50k.
 
-Two measurements, written to one JSON (``--out``, merged with what it already holds: a re-run
-adds its entries, replacing those with the same key):
+Three measurements, written to one JSON (``--out``, merged under a file lock with what it holds
+when each entry is saved, so runs side by side may share it: a re-run replaces the entries with
+the same key):
 
 ``--accuracy dataset[:n_rows] ...`` runs, for each dataset (a row subsample of ``n_rows`` rows,
 fixed per seed, when given), mechanism and seed, the cell's input through ``knewimp/paper`` (exact
@@ -13,16 +14,23 @@ variant alike (recorded; the report says when the settings are reduced).
 ``--timing N D`` times, on a synthetic correlated N x D matrix (z-scored ``Z W + 0.1 E``, MCAR 30%),
 each component of one KnewImp run in CPU seconds: a DSM epoch, a score evaluation of all rows, and
 a particle-step direction, exact and approximate (the knn evaluator over ``approx_refresh`` steps,
-its neighbour refresh included), in float64 and float32. The full-run CPU time of each variant is
-then ``n_outer * (score_epochs * epoch + n_steps * (score + direction))`` at the paper's settings
-(2, 200, 500): timing the exact kernel's 1,000 steps at 50,000 rows would take hours. Both sides
-are measured in the same process, interleaved, so their ratio holds on a loaded machine; the load
-average before and after each measurement is recorded.
+its neighbour refresh included; with ``--probes`` also the cluster search, ``--far`` random far
+particles and ``--score-batch`` rows per DSM epoch), in float64 and float32. The full-run CPU time of
+each variant is then ``n_outer * (score_epochs * epoch + n_steps * (score + direction))`` at the
+paper's settings (2, 200, 500): timing the exact kernel's 1,000 steps at 50,000 rows would take
+hours. Both sides are measured in the same process, interleaved, so their ratio holds on a loaded
+machine; the load average before and after each measurement is recorded.
+
+``--full-run N D`` runs each variant of ``--variants`` completely (its preset's own settings) on
+the same synthetic matrix and records its CPU seconds (the target's measure), the imputer's wall
+seconds in the score fit and in the particle steps, and its MAE. ``--no-exact`` leaves the exact
+kernel out of ``--accuracy`` (its entries already in ``--out``; for exploring variants).
 
 One torch thread (BLAS pools too, set before numpy and torch load); CPU seconds are process time.
 
     python scripts/bench_scale.py --accuracy cc diamonds:5000 --out results/bench/scale_knewimp.json
     python scripts/bench_scale.py --timing 50000 10 --out results/bench/scale_knewimp.json
+    python scripts/bench_scale.py --full-run 50000 10 --variants knewimp/scalable --out results/bench/scale_knewimp.json
     python -m knewimp.report.experiments.scale     # tables and figures from the JSON and results/scale
 """
 from __future__ import annotations
@@ -34,6 +42,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
+import fcntl  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -82,7 +91,7 @@ def run_variant(label: str, X: np.ndarray, mask: np.ndarray, seed: int, reduced:
 
 
 def accuracy(specs: list[str], mechanisms: list[str], seeds: list[int], variants: list[str], reduced: dict,
-             save) -> None:
+             save, with_exact: bool = True) -> None:
     for spec in specs:
         dataset, _, rows = spec.partition(":")
         n_rows = int(rows) if rows else None
@@ -91,7 +100,7 @@ def accuracy(specs: list[str], mechanisms: list[str], seeds: list[int], variants
                 X, mask = make_cell_input(dataset, mechanism, 0.3, seed, n_rows=n_rows)
                 key = dict(kind="accuracy", dataset=dataset, n=int(X.shape[0]), d=int(X.shape[1]),
                            mechanism=mechanism, seed=seed, **{k: reduced.get(k, v) for k, v in PAPER.items()})
-                for label in (EXACT, *variants):
+                for label in ((EXACT,) if with_exact else ()) + tuple(variants):
                     entry = dict(key, **run_variant(label, X, mask, seed, reduced))
                     print(f"{dataset} n={key['n']} {mechanism} s{seed} {label}: MAE {entry['mae']:.4f} "
                           f"WASS {entry['wass']:.4f} CPU {entry['cpu_seconds']:.1f}s", flush=True)
@@ -113,7 +122,19 @@ def synthetic(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, mcar(X, 0.3, rng)
 
 
-def timing(n: int, d: int, k: int, refresh: int, minibatch: int, exact_steps: int, dtypes: list[str], save) -> None:
+def full_run(n: int, d: int, variants: list[str], save) -> None:
+    """Each variant's complete run (the preset's own settings) on the synthetic n x d matrix."""
+    X, mask = synthetic(n, d)
+    for label in variants:
+        entry = dict(kind="full_run", n=n, d=d, **run_variant(label, X, mask, 0, {}))
+        print(f"{n}x{d} {label}: full run {entry['cpu_seconds'] / 60:.2f} CPU-min ({entry['wall_seconds'] / 60:.2f} "
+              f"wall-min; score fit {entry['timings']['score_fit']:.0f} s, particle steps "
+              f"{entry['timings']['particle_steps']:.0f} s wall), MAE {entry['mae']:.4f}", flush=True)
+        save(entry)
+
+
+def timing(n: int, d: int, k: int, refresh: int, minibatch: int, exact_steps: int, dtypes: list[str], save,
+           probes: int | None = None, score_batch: int | None = None, far: int = 0) -> None:
     X_np, mask = synthetic(n, d)
     rows = torch.as_tensor(np.flatnonzero(mask.any(axis=1)))
     for dtype_name in dtypes:
@@ -123,6 +144,7 @@ def timing(n: int, d: int, k: int, refresh: int, minibatch: int, exact_steps: in
         net = EnergyMLP(d, (128, 128), generator=gen, dtype=dtype)
         load0 = _load()
         epoch = _cpu(lambda: fit_score(net, X, 2, 0.1, gen)) / 2
+        epoch_batch = epoch if score_batch is None else _cpu(lambda: fit_score(net, X, 20, 0.1, gen, batch=score_batch)) / 20
         with torch.inference_mode():
             S = net.score(X)
             score = _cpu(lambda: net.score(X.index_select(0, rows)), 2)
@@ -130,15 +152,22 @@ def timing(n: int, d: int, k: int, refresh: int, minibatch: int, exact_steps: in
             direction = {"exact": _cpu(lambda: exact(X, S, rows), exact_steps)}
             knn = KNNDirection(0.5, 10.0, k, refresh)
             direction[f"knn(k={k},refresh={refresh})"] = _cpu(lambda: knn(X, S, rows), refresh)
+            if probes is not None:
+                ivf = KNNDirection(0.5, 10.0, k, refresh, probes=probes, generator=gen, far=far)
+                ivf(X, S, rows)  # the first search's extra k-means iterations, once per run
+                direction[f"knn(k={k},refresh={refresh},probes={probes},far={far})"] = _cpu(lambda: ivf(X, S, rows), refresh)
             mb = MinibatchDirection(0.5, 10.0, minibatch, gen)
             direction[f"minibatch(m={minibatch})"] = _cpu(lambda: mb(X, S, rows), 3)
         for name, seconds in direction.items():
-            full = PAPER["n_outer"] * (PAPER["score_epochs"] * epoch + PAPER["n_steps"] * (score + seconds))
-            entry = dict(kind="timing", n=n, d=d, dtype=dtype_name, variant=name, cpu_dsm_epoch=epoch,
+            dsm = epoch if name == "exact" else epoch_batch
+            full = PAPER["n_outer"] * (PAPER["score_epochs"] * dsm + PAPER["n_steps"] * (score + seconds))
+            if name != "exact" and score_batch is not None:
+                name = f"{name}, DSM on {score_batch} rows"
+            entry = dict(kind="timing", n=n, d=d, dtype=dtype_name, variant=name, cpu_dsm_epoch=dsm,
                          cpu_score_eval=score, cpu_direction=seconds, cpu_step=score + seconds,
                          cpu_full_run_estimate=full, loadavg_before=load0, loadavg_after=_load())
             print(f"{n}x{d} {dtype_name} {name}: step {score + seconds:.3f}s (direction {seconds:.3f}s, score "
-                  f"{score:.3f}s), DSM epoch {epoch:.3f}s, full run ~{full / 60:.1f} CPU-min", flush=True)
+                  f"{score:.3f}s), DSM epoch {dsm:.3f}s, full run ~{full / 60:.1f} CPU-min", flush=True)
             save(entry)
 
 
@@ -159,6 +188,13 @@ def main(argv=None) -> int:
     parser.add_argument("--k", type=int, default=64)
     parser.add_argument("--refresh", type=int, default=25)
     parser.add_argument("--minibatch", type=int, default=1024)
+    parser.add_argument("--probes", type=int, help="--timing: also the knn direction searched among this many clusters")
+    parser.add_argument("--far", type=int, default=0, help="--timing: with --probes, random far particles per step")
+    parser.add_argument("--score-batch", type=int, help="--timing: the approximations' DSM epoch on this many rows")
+    parser.add_argument("--full-run", nargs=2, type=int, metavar=("N", "D"),
+                        help="complete runs of --variants on the synthetic N x D matrix")
+    parser.add_argument("--no-exact", dest="exact", action="store_false",
+                        help="--accuracy: the variants only (their exact entries already in --out)")
     parser.add_argument("--exact-steps", type=int, default=1, help="exact directions timed (each O(n^2 d))")
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--out", default="results/bench/scale_knewimp.json")
@@ -170,16 +206,22 @@ def main(argv=None) -> int:
 
     def save(entry: dict) -> None:
         entry["measured_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        data["entries"] = [e for e in data["entries"] if _key(e) != _key(entry)] + [entry]
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out, data)
+        with open(out.with_name(out.name + ".lock"), "w") as lock:  # runs side by side add to one file
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            on_disk = json.loads(out.read_text())["entries"] if out.is_file() else []
+            data["entries"] = [e for e in on_disk if _key(e) != _key(entry)] + [entry]
+            write_json_atomic(out, data)
 
     reduced = {k: v for k, v in (("n_steps", args.steps), ("score_epochs", args.epochs)) if v is not None}
     if args.accuracy:
         accuracy(args.accuracy, args.mechanisms.split(","), [int(s) for s in args.seeds.split(",")],
-                 [v for v in args.variants.split(",") if v], reduced, save)
+                 [v for v in args.variants.split(",") if v], reduced, save, args.exact)
     if args.timing:
-        timing(*args.timing, args.k, args.refresh, args.minibatch, args.exact_steps, args.dtypes.split(","), save)
+        timing(*args.timing, args.k, args.refresh, args.minibatch, args.exact_steps, args.dtypes.split(","), save,
+               args.probes, args.score_batch, args.far)
+    if args.full_run:
+        full_run(*args.full_run, [v for v in args.variants.split(",") if v], save)
     return 0
 
 

@@ -114,3 +114,25 @@ def test_the_bench_table_gives_ratios_to_the_exact_kernel_of_the_same_run():
     assert "| `knewimp/scalable` | 0.510 | 0.380 | 1.020 | 0.950 | 5.0 | 0.50 |" in markdown
     assert "| 50,000 x 10 | float32 | knn | 0.500 | 0.400 | 1.000 | 10.0 | 20.0x faster |" in markdown
     assert len({tuple(r) for r in rows}) == 1, "one CSV header for both kinds of row"
+
+
+def test_the_bench_summary_averages_seeds_and_the_complete_run_meets_or_misses_its_target():
+    cell = dict(kind="accuracy", dataset="diamonds", n=5000, d=7, mechanism="mar", n_outer=2, score_epochs=200,
+                n_steps=500, cpu_seconds=10.0, loadavg_before=1.0, file="a")
+    entries = [dict(cell, seed=0, variant="knewimp/paper", mae=0.40, wass=0.50),
+               dict(cell, seed=1, variant="knewimp/paper", mae=0.60, wass=0.50),
+               dict(cell, seed=0, variant="knewimp/scalable", mae=0.41, wass=0.49),
+               dict(cell, seed=1, variant="knewimp/scalable", mae=0.60, wass=0.52),
+               dict(cell, seed=2, variant="knewimp/scalable", mae=0.90, wass=0.90),  # no exact cell: left out
+               dict(cell, seed=0, variant="knewimp/scalable_fast", mae=0.45, wass=0.50)]
+    rows = scale.accuracy_summary(entries)
+    assert [(r["variant"], r["seeds"], r["within"]) for r in rows] == [("knewimp/scalable", 2, True),
+                                                                         ("knewimp/scalable_fast", 1, False)]
+    assert rows[0]["mae_ratio"] == pytest.approx(1.01 / 1.0) and rows[0]["wass_ratio"] == pytest.approx(1.01)
+    run = dict(kind="full_run", n=50000, d=10, mae=0.3, wall_seconds=900.0, loadavg_before=5.0,
+               timings={"score_fit": 20.0, "particle_steps": 800.0})
+    markdown, _ = scale.bench_table({"entries": entries + [dict(run, variant="knewimp/scalable", cpu_seconds=540.0),
+                                                           dict(run, variant="knewimp/slow", cpu_seconds=660.0)]})
+    assert "| diamonds | 5,000 x 7 | mar | full | `knewimp/scalable` | 2 | 1.010 | 1.010 | yes |" in markdown
+    assert "| 50,000 x 10 | `knewimp/scalable` | 9.00 | yes | 15.00 | 20 | 800 | 0.300 | 5.0 |" in markdown
+    assert "| 50,000 x 10 | `knewimp/slow` | 11.00 | no |" in markdown
