@@ -1,10 +1,14 @@
-"""KnewImputer against the authors' released code on the same cells, from saved cross-check runs.
+"""Our imputers against their authors' released code on the same cells, from saved cross-check runs.
 
-Each file of ``results/crosscheck/authors/cc_*.json`` (``scripts/crosscheck_authors.py --json``) holds
-k imputer seeds per side on one cell (identical input). Per file: MAE and WASS as mean +- sample std
-(ddof 1) per side and Welch's t-test (unequal variances) of ours against theirs. Under the table, a
-sentence counts the tests: how many reach p < 0.05 before and after Holm's adjustment over all of
-them (:func:`knewimp.report.stats.holm`), and in which direction each unadjusted one goes.
+Each file of ``results/crosscheck/<method>/cc_*.json`` holds k imputer seeds per side on one cell
+(identical input): ``authors`` (``scripts/crosscheck_authors.py --json``, KnewImp) and one folder
+per baseline checked against its original code (e.g. ``remasker``, ``scripts/crosscheck_remasker.py``).
+Every side other than ``theirs`` is compared with ``theirs``. Per file: MAE and WASS as mean +-
+sample std (ddof 1) per side and Welch's t-test (unequal variances) of each side against theirs;
+files with exactly the sides ``ours`` and ``theirs`` get one row per file, files with more sides
+one row per side. Under the table, a sentence counts the tests: how many reach p < 0.05 before and
+after Holm's adjustment over all of them (:func:`knewimp.report.stats.holm`), and in which
+direction each unadjusted one goes. The table of folder ``<method>`` is ``tables/crosscheck_<method>.md``.
 
 Each saved lockstep output (``lockstep_*.txt``, ``scripts/authors_lockstep.py``'s printout) becomes
 ``tables/lockstep_*.md``: the output as written, as a block, without the shell's timing lines.
@@ -37,8 +41,23 @@ def welch_text(ours, theirs) -> str:
     return "n/a" if res is None else f"t = {res[0]:+.2f}, p = {res[1]:.3f}"
 
 
-def _runs(data: dict, metric: str) -> tuple[list[float], list[float]]:
-    return [r[metric] for r in data["runs"]["ours"]], [r[metric] for r in data["runs"]["theirs"]]
+REFERENCE = "theirs"
+
+
+def _runs(data: dict, metric: str, side: str = "ours") -> tuple[list[float], list[float]]:
+    return [r[metric] for r in data["runs"][side]], [r[metric] for r in data["runs"][REFERENCE]]
+
+
+def _compared(data: dict) -> list[str]:
+    """The sides of a saved cross-check compared with theirs, in file order."""
+    if REFERENCE not in data["runs"]:
+        raise ValueError(f"cross-check {data.get('dataset')} {data.get('mechanism')}: no {REFERENCE!r} side "
+                         f"(sides: {', '.join(data['runs'])})")
+    return [side for side in data["runs"] if side != REFERENCE]
+
+
+def _two_sided(datas: list[dict]) -> bool:
+    return all(list(d["runs"]) in (["ours", REFERENCE], [REFERENCE, "ours"]) for d in datas)
 
 
 def _label(data: dict) -> str:
@@ -46,11 +65,13 @@ def _label(data: dict) -> str:
     return f"{data['dataset']} {data['mechanism']}{extra}"
 
 
+def _ms(v, digits) -> str:
+    return f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f}" if len(v) > 1 else f"{np.mean(v):.{digits}f}"
+
+
 def table(datas: list[dict]) -> str:
     """Markdown: one row per saved cross-check (see the module docstring)."""
-    def ms(v, digits):
-        return f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f}" if len(v) > 1 else f"{np.mean(v):.{digits}f}"
-
+    ms = _ms
     lines = ["| dataset | mechanism | cell seed | k (ours / theirs) | MAE ours | MAE theirs | Welch MAE | "
              "WASS ours | WASS theirs | Welch WASS |", "|" + "---|" * 10]
     for d in datas:
@@ -61,24 +82,44 @@ def table(datas: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def side_table(datas: list[dict]) -> str:
+    """Markdown: one row per side of each saved cross-check, each side tested against theirs."""
+    lines = ["| dataset | mechanism | cell seed | side | k | MAE | Welch MAE vs theirs | WASS | Welch WASS vs theirs |",
+             "|" + "---|" * 9]
+    for d in datas:
+        compared = _compared(d)
+        changed = f" ({', '.join(d['overrides'])})" if d.get("overrides") else ""
+        for side in [*compared, REFERENCE]:
+            m, w = [r["mae"] for r in d["runs"][side]], [r["wass"] for r in d["runs"][side]]
+            if side == REFERENCE:
+                tm = tw = "(reference)"
+            else:
+                tm, tw = welch_text(*_runs(d, "mae", side)), welch_text(*_runs(d, "wass", side))
+            lines.append(f"| {d['dataset']} | {d['mechanism']}{changed} | {d['cell_seed']} | {side} | {len(m)} | "
+                         f"{_ms(m, 4) if m else 'none'} | {tm} | {_ms(w, 3) if w else 'none'} | {tw} |")
+    return "\n".join(lines) + "\n"
+
+
 def verdict(datas: list[dict]) -> str:
-    """One sentence on the Welch tests of every file and metric, before and after Holm."""
+    """One sentence on the Welch tests of every file, compared side and metric, before and after Holm."""
     tests = []
     for d in datas:
-        for metric in ("mae", "wass"):
-            o, t = _runs(d, metric)
-            res = welch(o, t)
-            if res is not None:
-                tests.append((_label(d), metric.upper(), res[1], float(np.mean(o) - np.mean(t)), float(np.mean(t))))
+        for side in _compared(d):
+            for metric in ("mae", "wass"):
+                o, t = _runs(d, metric, side)
+                res = welch(o, t)
+                if res is not None:
+                    tests.append((_label(d), side, metric.upper(), res[1], float(np.mean(o) - np.mean(t)),
+                                  float(np.mean(t))))
     if not tests:
         return "No cross-check has two runs per side."
-    adjusted = holm([t[2] for t in tests])
-    raw = [t for t in tests if t[2] < ALPHA]
-    where = "; ".join(f"{label} {metric} (p = {p:.3f}; ours {'higher' if diff > 0 else 'lower'} by "
-                      f"{100 * abs(diff) / ref:.1f}%)" for label, metric, p, diff, ref in raw)
+    adjusted = holm([t[3] for t in tests])
+    raw = [t for t in tests if t[3] < ALPHA]
+    where = "; ".join(f"{label} {metric} (p = {p:.3f}; {side} {'higher' if diff > 0 else 'lower'} by "
+                      f"{100 * abs(diff) / ref:.1f}%)" for label, side, metric, p, diff, ref in raw)
     cells = f"{len(datas)} cell{'s' if len(datas) != 1 else ''}"
     return (f"{cells}, {len(tests)} Welch tests: {int((adjusted < ALPHA).sum())} reach p < {ALPHA} after Holm's "
-            f"adjustment over all {len(tests)} (smallest raw p {min(t[2] for t in tests):.3f}, adjusted "
+            f"adjustment over all {len(tests)} (smallest raw p {min(t[3] for t in tests):.3f}, adjusted "
             f"{float(np.nanmin(adjusted)):.3f}); {len(raw)} before it" + (f": {where}." if raw else "."))
 
 
@@ -92,17 +133,31 @@ def lockstep_block(text: str) -> str:
     return "".join(f"    {line}\n" for line in lines)
 
 
+def load(path: str | Path) -> dict:
+    """One saved cross-check, checked: the cell's keys and, per side, runs with MAE and WASS."""
+    data = json.loads(Path(path).read_text())
+    missing = [k for k in ("dataset", "mechanism", "cell_seed", "runs") if k not in data]
+    if missing:
+        raise ValueError(f"{path}: cross-check without {', '.join(missing)}")
+    for side, runs in data["runs"].items():
+        if not all(isinstance(r, dict) and "mae" in r and "wass" in r for r in runs):
+            raise ValueError(f"{path}: side {side!r} has a run without mae and wass")
+    _compared(data)
+    return data
+
+
 def build(folder: str | Path, out: str | Path, log=print) -> list[Path]:
-    """``tables/crosscheck_authors.md`` from ``folder/cc_*.json`` and ``tables/<stem>.md`` from each
-    ``folder/lockstep_*.txt``; nothing for what is absent."""
+    """``tables/crosscheck_<folder name>.md`` from ``folder/cc_*.json`` and ``tables/<stem>.md``
+    from each ``folder/lockstep_*.txt``; nothing for what is absent."""
     folder, tables = Path(folder), Path(out) / "tables"
     written = []
     paths = sorted(folder.glob("cc_*.json"))
     if paths:
-        datas = [json.loads(p.read_text()) for p in paths]
-        written.append(tables / "crosscheck_authors.md")
+        datas = [load(p) for p in paths]
+        written.append(tables / f"crosscheck_{folder.name}.md")
         tables.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(written[-1], table(datas) + "\n" + verdict(datas) + "\n", encoding="utf-8")
+        body = table(datas) if _two_sided(datas) else side_table(datas)
+        write_text_atomic(written[-1], body + "\n" + verdict(datas) + "\n", encoding="utf-8")
     for saved in sorted(folder.glob("lockstep_*.txt")):
         tables.mkdir(parents=True, exist_ok=True)
         written.append(tables / f"{saved.stem}.md")
@@ -113,5 +168,7 @@ def build(folder: str | Path, out: str | Path, log=print) -> list[Path]:
 
 
 def report(results_dir: Path, out: Path, log=print) -> list[Path]:
-    """The cross-check against the authors' code, ``<results>/crosscheck/authors``."""
-    return build(Path(results_dir) / "crosscheck" / "authors", out, log=log)
+    """The cross-checks against original code, one table per folder of ``<results>/crosscheck``."""
+    root = Path(results_dir) / "crosscheck"
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [path for folder in folders for path in build(folder, out, log=log)]
