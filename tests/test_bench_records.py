@@ -107,7 +107,8 @@ def test_fidelity_table_gives_the_means_the_verdict_and_the_seed_spread(tmp_path
 
 
 def test_bench_knewimp_keeps_each_run_and_the_tables_render_them(tmp_path):
-    main = runpy.run_path(str(SCRIPTS / "bench_knewimp.py"))["main"]
+    script = runpy.run_path(str(SCRIPTS / "bench_knewimp.py"))
+    main = script["main"]
     out = tmp_path / "bench" / "knewimp_speed.json"
     tiny = ["--synthetic", "60", "3", "--steps", "3", "--epochs", "2", "--outer", "1", "--out", str(out)]
     assert main(tiny + ["--ablate"]) == 0
@@ -115,13 +116,13 @@ def test_bench_knewimp_keeps_each_run_and_the_tables_render_them(tmp_path):
     assert main(tiny + ["--floor"]) == 0                       # a re-run replaces its entry
     data = json.loads(out.read_text())
     ablate, single = data["entries"]
-    assert [e["mode"] for e in data["entries"]] == ["ablate", "single"] and len(ablate["rows"]) == 5
+    assert [e["mode"] for e in data["entries"]] == ["ablate", "single"] and len(ablate["rows"]) == len(script["STEPS"])
     assert single["naive_measured"] and single["step_ratio"] > 0 and single["floor"]["total"] > 0
     written = bench.build(tmp_path / "bench", tmp_path)
     text = written[0].read_text()
     assert written == [tmp_path / "tables" / "bench_knewimp_speed.md"]
     assert f"| {ablate['rows'][0]['label']} | {ablate['rows'][0]['total']:.2f} (1.0x) |" in text
-    assert "| + kernel terms as K_B @ [S\\|X\\|1] in row blocks" in text            # the pipes escaped
+    assert "| + kernel terms as K_B @ [S + lambda X / h^2 \\| 1] in row blocks" in text   # the pipe escaped
     assert f"| synthetic 60x3 | float64 | {single['threads']} | 1 x (2 + 3) |" in text and "(measured)" in text
 
 
