@@ -39,6 +39,7 @@ from knewimp.report.render import fmt
 from knewimp.vocab import METHOD_ORDER
 
 GRIDS = (("scale", "grid_status_scale.md", "scale"),)
+DOCUMENTS = ("docs/scale.md",)
 BENCH_GLOB = "scale_knewimp*.json"
 EXACT = "knewimp/paper"
 
