@@ -9,7 +9,6 @@ from knewimp import vocab
 from knewimp.base import RUNTIME_PARAMS
 from knewimp.harness.identity import META_KEYS, method_params
 from knewimp.harness.run import valid_choices
-from knewimp.harness.sweep import expected_cells
 
 CONFIGS = vocab.CONFIG_DIR
 PRESETS = valid_choices("method")                      # e.g. "tdm/paper"
@@ -79,22 +78,6 @@ def test_a_method_config_mirrors_its_constructor(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_has_a_quick_preset(method):
     assert f"{method}/quick" in PRESETS
-
-
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_expands_to_distinct_cells(experiment):
-    cells = expected_cells(experiment)
-    assert cells, "experiments are sweeps"
-    from knewimp.harness.identity import cell_id
-
-    assert len({cell_id(**c) for c in cells}) == len(cells)
-    assert all(c["preset"] not in vocab.TEST_PRESETS for c in cells) or experiment == "quick"
-
-
-def test_the_grid_names_each_methods_preset_in_its_own_file():
-    text = (CONFIGS / "experiment" / "reproduce.yaml").read_text()
-    presets = {(c["method"], c["preset"]) for c in expected_cells("reproduce")}
-    assert len(presets) == 8 and all(f"{m}/{p}" in text for m, p in presets)
 
 
 def test_cli_override_beats_preset():

@@ -1,5 +1,6 @@
 """`make tables` rebuilds the committed tables, figures, README and docs/results.md byte for byte
 from the committed records: no generated file was edited by hand, and none is stale."""
+import fcntl
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rebuilt")
-    build(ROOT / "results", out=out, jobs=2, log=lambda *a: None)
+def rebuilt(tmp_path_factory, worker_id):
+    # one build for the whole run: under pytest-xdist the module's tests land on several workers,
+    # and each would otherwise rebuild every table; the workers share the base folder's parent
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    out = shared / "rebuilt"
+    with open(shared / "rebuilt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "rebuilt.done").exists():
+            build(ROOT / "results", out=out, jobs=2, log=lambda *a: None)
+            (shared / "rebuilt.done").touch()
     return out
 
 
