@@ -50,6 +50,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from knewimp.base import ImputationError  # noqa: E402
 from knewimp.harness.methods import build_imputer  # noqa: E402
 from knewimp.harness.provenance import host_description  # noqa: E402
 from knewimp.harness.records import write_json_atomic  # noqa: E402
@@ -83,7 +84,11 @@ def run_variant(label: str, X: np.ndarray, mask: np.ndarray, seed: int, reduced:
     reduced_overrides = [f"method.{k}={v}" for k, v in reduced.items()]
     imputer = build_imputer(preset, *reduced_overrides, *overrides, random_state=seed, device="cpu", threads=1)
     load0, c0, t0 = _load(), time.process_time(), time.perf_counter()
-    X_hat = imputer.fit_transform(np.where(mask, np.nan, X))
+    try:
+        X_hat = imputer.fit_transform(np.where(mask, np.nan, X))
+    except ImputationError as exc:  # a diverged run is a result too: kept with its reason
+        return dict(variant=label, status="failed", error=str(exc), cpu_seconds=time.process_time() - c0,
+                    wall_seconds=time.perf_counter() - t0, loadavg_before=load0, loadavg_after=_load())
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     wass, how = metrics.wass(X, X_hat, mask, row_sample=5000)
     return dict(variant=label, mae=metrics.mae(X, X_hat, mask), wass=wass, wass_method=how, cpu_seconds=cpu,
@@ -102,8 +107,10 @@ def accuracy(specs: list[str], mechanisms: list[str], seeds: list[int], variants
                            mechanism=mechanism, seed=seed, **{k: reduced.get(k, v) for k, v in PAPER.items()})
                 for label in ((EXACT,) if with_exact else ()) + tuple(variants):
                     entry = dict(key, **run_variant(label, X, mask, seed, reduced))
-                    print(f"{dataset} n={key['n']} {mechanism} s{seed} {label}: MAE {entry['mae']:.4f} "
-                          f"WASS {entry['wass']:.4f} CPU {entry['cpu_seconds']:.1f}s", flush=True)
+                    result = (f"FAILED ({entry['error']})" if entry.get("status") == "failed"
+                              else f"MAE {entry['mae']:.4f} WASS {entry['wass']:.4f}")
+                    print(f"{dataset} n={key['n']} {mechanism} s{seed} {label}: {result} "
+                          f"CPU {entry['cpu_seconds']:.1f}s", flush=True)
                     save(entry)
 
 

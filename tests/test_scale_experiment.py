@@ -136,3 +136,18 @@ def test_the_bench_summary_averages_seeds_and_the_complete_run_meets_or_misses_i
     assert "| diamonds | 5,000 x 7 | mar | full | `knewimp/scalable` | 2 | 1.010 | 1.010 | yes |" in markdown
     assert "| 50,000 x 10 | `knewimp/scalable` | 9.00 | yes | 15.00 | 20 | 800 | 0.300 | 5.0 |" in markdown
     assert "| 50,000 x 10 | `knewimp/slow` | 11.00 | no |" in markdown
+
+
+def test_a_failed_bench_run_is_listed_with_its_reason_and_left_out_of_the_means_with_its_pair():
+    cell = dict(kind="accuracy", dataset="diamonds", n=5000, d=7, mechanism="mar", n_outer=2, score_epochs=200,
+                n_steps=500, cpu_seconds=10.0, loadavg_before=1.0, file="a")
+    entries = [dict(cell, seed=0, variant="knewimp/paper", mae=0.40, wass=0.50),
+               dict(cell, seed=0, variant="knewimp/scalable", mae=0.44, wass=0.50),
+               dict(cell, seed=1, variant="knewimp/paper", status="failed", error="imputations out of range"),
+               dict(cell, seed=1, variant="knewimp/scalable", mae=0.90, wass=0.90)]
+    (row,) = scale.accuracy_summary(entries)
+    assert row["seeds"] == 1 and row["mae_ratio"] == pytest.approx(1.1)
+    markdown, rows = scale.bench_table({"entries": entries})
+    assert "| diamonds | 5,000 x 7 | mar | 1 | full | `knewimp/paper` | failed | -- |" in markdown
+    assert "- diamonds n = 5,000 mar seed 1, `knewimp/paper`: imputations out of range" in markdown
+    assert [r.get("status") for r in rows].count("failed") == 1

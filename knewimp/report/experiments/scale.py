@@ -182,9 +182,16 @@ TOLERANCE = 0.02
 FULL_RUN_TARGET_MIN = 10.0
 
 
+def _ok(entry: dict) -> bool:
+    """A run that finished (entries written before runs could fail carry no status)."""
+    return entry.get("status", "ok") == "ok"
+
+
 def accuracy_summary(acc: list[dict]) -> list[dict]:
-    """Per (file, dataset, n, mechanism, settings, variant): the means over the seeds that have the
-    exact cell in the same file, and their ratios to the exact kernel's means."""
+    """Per (file, dataset, n, mechanism, settings, variant): the means over the seeds where both the
+    variant and the exact cell of the same file finished, and their ratios to the exact kernel's
+    means. A failed run (``status: failed``) is left out with its seed's pair."""
+    acc = [e for e in acc if _ok(e)]
     exact = {(e.get("file"), e["dataset"], e["n"], e["mechanism"], e["seed"], _settings(e)): e
              for e in acc if e["variant"] == EXACT}
     groups: dict[tuple, list[tuple[dict, dict]]] = defaultdict(list)
@@ -216,8 +223,17 @@ def bench_table(data: dict) -> tuple[str, list[dict]]:
                   "| dataset | n x d | mech | seed | settings | variant | MAE | WASS | MAE ratio | WASS ratio | CPU s | CPU ratio | load |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         exact = {(e.get("file"), e["dataset"], e["n"], e["mechanism"], e["seed"], _settings(e)): e
-                 for e in acc if e["variant"] == EXACT}
+                 for e in acc if e["variant"] == EXACT and _ok(e)}
+        failed = [e for e in acc if not _ok(e)]
         for e in sorted(acc, key=lambda e: (e["dataset"], e["n"], e["mechanism"], e["seed"], _settings(e), e["variant"] != EXACT, e["variant"])):
+            if not _ok(e):
+                lines.append(f"| {e['dataset']} | {e['n']:,} x {e['d']} | {e['mechanism']} | {e['seed']} | {_settings(e)} | "
+                             f"`{e['variant']}` | failed | -- | -- | -- | {e['cpu_seconds']:.1f} | -- | "
+                             f"{e.get('loadavg_before', math.nan):.1f} |")
+                csv_rows.append(dict(kind="accuracy", dataset=e["dataset"], n=e["n"], d=e["d"], mechanism=e["mechanism"],
+                                     seed=e["seed"], settings=_settings(e), variant=e["variant"], status="failed",
+                                     error=e.get("error"), cpu_seconds=e["cpu_seconds"]))
+                continue
             ref = exact.get((e.get("file"), e["dataset"], e["n"], e["mechanism"], e["seed"], _settings(e)))
             ratio = {m: (e[m] / ref[m] if ref and ref[m] else None) for m in ("mae", "wass", "cpu_seconds")}
             lines.append(f"| {e['dataset']} | {e['n']:,} x {e['d']} | {e['mechanism']} | {e['seed']} | {_settings(e)} | "
@@ -229,6 +245,11 @@ def bench_table(data: dict) -> tuple[str, list[dict]]:
                                  mae_ratio=ratio["mae"], wass_ratio=ratio["wass"], cpu_seconds=e["cpu_seconds"],
                                  cpu_ratio=ratio["cpu_seconds"]))
         lines.append("")
+        if failed:
+            lines += [f"Failed runs ({len(failed)}), each left out of the means below with its seed's pair:", ""]
+            lines += [f"- {e['dataset']} n = {e['n']:,} {e['mechanism']} seed {e['seed']}, `{e['variant']}`: "
+                      f"{e.get('error', 'no reason recorded')}" for e in failed]
+            lines.append("")
     summary = accuracy_summary(acc)
     if summary:
         lines += ["### Accuracy over seeds", "",
