@@ -133,7 +133,7 @@ def test_the_bench_summary_averages_seeds_and_the_complete_run_meets_or_misses_i
                timings={"score_fit": 20.0, "particle_steps": 800.0})
     markdown, _ = scale.bench_table({"entries": entries + [dict(run, variant="knewimp/scalable", cpu_seconds=540.0),
                                                            dict(run, variant="knewimp/slow", cpu_seconds=660.0)]})
-    assert "| diamonds | 5,000 x 7 | mar | full | `knewimp/scalable` | 2 | 1.010 | 1.010 | yes |" in markdown
+    assert "| diamonds | 5,000 x 7 | mar | full | `knewimp/scalable` | 2 | 1.010 | 1.010 | yes | yes |" in markdown
     assert "| 50,000 x 10 | `knewimp/scalable` | 9.00 | yes | 15.00 | 20 | 800 | 0.300 | 5.0 |" in markdown
     assert "| 50,000 x 10 | `knewimp/slow` | 11.00 | no |" in markdown
 
@@ -146,7 +146,9 @@ def test_a_failed_bench_run_is_listed_with_its_reason_and_left_out_of_the_means_
                dict(cell, seed=1, variant="knewimp/paper", status="failed", error="imputations out of range"),
                dict(cell, seed=1, variant="knewimp/scalable", mae=0.90, wass=0.90)]
     (row,) = scale.accuracy_summary(entries)
-    assert row["seeds"] == 1 and row["mae_ratio"] == pytest.approx(1.1)
+    assert row["seeds"] == 1 and row["mae_ratio"] == pytest.approx(1.1) and not row["no_worse"]
+    (better,) = scale.accuracy_summary([dict(e, mae=0.30) if e["variant"] != "knewimp/paper" else e for e in entries])
+    assert better["mae_ratio"] == pytest.approx(0.75) and not better["within"] and better["no_worse"]
     markdown, rows = scale.bench_table({"entries": entries})
     assert "| diamonds | 5,000 x 7 | mar | 1 | full | `knewimp/paper` | failed | -- |" in markdown
     assert "- diamonds n = 5,000 mar seed 1, `knewimp/paper`: imputations out of range" in markdown
