@@ -12,8 +12,10 @@ hidden. Sides (``--sides``, comma list):
 
 - ``ours``: our ``csdi_t/cpu`` (``--method csdi_t``) or ``missdiff/cpu`` (``--method missdiff``)
   preset as the harness builds it (one learned embedding per feature);
-- ``ours_shared`` (csdi_t only): our ``csdi_t/cpu_shared_embedding`` preset (the originals' one
-  embedding vector shared by every feature: they lay the features along CSDI's time axis);
+- ``ours_shared``: our ``csdi_t/cpu_shared_embedding`` preset (the originals' one embedding vector
+  shared by every feature: they lay the features along CSDI's time axis); for MissDiff, which has
+  no such preset, ``missdiff/cpu`` with the same switch (``feature_embedding="shared"``, read by
+  the shared DDPM core's network builder) set on the imputer by this script;
 - ``theirs``: the original model class (``src/main_model_table.py``, network in
   ``src/diff_models_table.py``) trained by its own ``train`` (``src/utils_table.py``) and imputing
   with its own ``evaluate`` method (n_samples reverse chains, per-entry median), with our ``cpu``
@@ -79,7 +81,10 @@ METHODS = {
     "csdi_t": dict(presets={"ours": "csdi_t/cpu", "ours_shared": "csdi_t/cpu_shared_embedding"},
                    repo="pfnet-research/TabCSDI", env="TABCSDI_ORIG", checkout="/work/tabcsdi_orig",
                    model_class="TabCSDI", unconditional=0),
-    "missdiff": dict(presets={"ours": "missdiff/cpu"},
+    # MissDiffImputer takes no feature_embedding argument; the core's network builder reads the
+    # attribute, so the shared embedding is set on the imputer (a diagnostic side, not a preset)
+    "missdiff": dict(presets={"ours": "missdiff/cpu", "ours_shared": "missdiff/cpu"},
+                     set_on_imputer={"ours_shared": {"feature_embedding": "shared"}},
                      repo="YiDongOuYang/MissDiff", env="MISSDIFF_ORIG", checkout="/work/missdiff_orig",
                      model_class="CSDIT", unconditional=1),
 }
@@ -241,7 +246,7 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=3, help="imputer seeds per side")
     ap.add_argument("--first-imputer-seed", type=int, default=0)
     ap.add_argument("--sides", default=None,
-                    help=f"comma list of {', '.join(SIDES)} (ours_shared: csdi_t only); default: all of the method's")
+                    help=f"comma list of {', '.join(SIDES)}; default: all of them")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--override", action="append", default=[],
                     help="Hydra override of every side's settings, e.g. method.epochs=2 (smoke runs)")
@@ -268,13 +273,29 @@ def main(argv=None) -> int:
     x_miss = np.where(mask, np.nan, X)
     runs = {side: [] for side in sides}
 
+    def label(side):
+        if side == "theirs":
+            return f"original ({method['repo']}) at {presets['ours']}"
+        extra = method.get("set_on_imputer", {}).get(side)
+        return presets[side] + (f" with {extra} set on the imputer" if extra else "")
+
+    if args.json and Path(args.json).is_file():  # keep the saved runs of the sides not run now
+        saved = json.loads(Path(args.json).read_text())
+        same = all(saved.get(k) == v for k, v in (("dataset", args.dataset), ("mechanism", args.mechanism),
+                                                   ("cell_seed", args.seed), ("overrides", args.override)))
+        if not same:
+            ap.error(f"--json {args.json} holds another cell or other overrides; give another path")
+        kept = {side: r for side, r in saved["runs"].items() if side not in sides}
+        runs = {**kept, **runs}
+        if kept:
+            print(f"kept from {args.json}: {', '.join(kept)}", file=sys.stderr)
+
     def save():  # after every run, so a stopped cross-check keeps what it finished
         if not args.json:
             return
         data = {"dataset": args.dataset, "mechanism": args.mechanism, "cell_seed": args.seed, "extra": {},
                 "overrides": args.override,
-                "presets": {side: presets.get(side, f"original ({method['repo']}) at {presets['ours']}")
-                            for side in sides},
+                "presets": {side: label(side) for side in runs},
                 "runs": runs}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(Path(args.json), json.dumps(data, indent=1))
@@ -285,7 +306,10 @@ def main(argv=None) -> int:
             if side == "theirs":
                 out = run_theirs(Model, utils_table, params, x_miss, s, method["unconditional"])
             else:
-                out = build_imputer(presets[side], *args.override, random_state=s).fit_transform(x_miss)
+                imputer = build_imputer(presets[side], *args.override, random_state=s)
+                for name, value in method.get("set_on_imputer", {}).get(side, {}).items():
+                    setattr(imputer, name, value)
+                out = imputer.fit_transform(x_miss)
             secs = time.perf_counter() - t0
             runs[side].append({"imputer_seed": s, "mae": mae(X, out, mask), "wass": wass(X, out, mask)[0],
                                "seconds": secs})
@@ -296,12 +320,12 @@ def main(argv=None) -> int:
 
     shown = ", ".join(f"{section}.{key}={value}" for section, keys in config.items() for key, value in keys.items())
     print(f"{args.method}: {args.dataset} {args.mechanism} {args.rate:g}, cell seed {args.seed}; theirs: {shown}")
-    for side in sides:
+    for side in runs:
         if runs[side]:
             print(f"  {side:<12}: MAE {summary([r['mae'] for r in runs[side]])}   "
                   f"WASS {summary([r['wass'] for r in runs[side]])}")
-    for side in sides:
-        if side != "theirs" and "theirs" in sides:
+    for side in runs:
+        if side != "theirs" and runs.get("theirs"):
             test = {m: crosscheck.welch_text([r[m] for r in runs[side]], [r[m] for r in runs["theirs"]])
                     for m in ("mae", "wass")}
             print(f"  Welch ({side} vs theirs): MAE {test['mae']}; WASS {test['wass']}")

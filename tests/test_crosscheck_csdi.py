@@ -12,7 +12,7 @@ import crosscheck_csdi  # noqa: E402
 
 @pytest.mark.parametrize("argv, says", [
     (["--sides", "ours,bogus"], "--sides: ['bogus'] not among ours, theirs, ours_shared"),
-    (["--method", "missdiff", "--sides", "ours_shared"], "not among ours, theirs (for --method missdiff)"),
+    (["--method", "missdiff", "--sides", ","], "--sides: ',' not among ours, theirs, ours_shared (for --method missdiff)"),
     (["--k", "0"], "--k must be >= 1, got 0"),
     (["--rate", "1.5"], "--rate must be in (0, 1), got 1.5"),
     (["--method", "ddpm"], "invalid choice: 'ddpm'"),

@@ -2,7 +2,8 @@
 
 Each file of ``results/crosscheck/<method>/cc_*.json`` holds k imputer seeds per side on one cell
 (identical input): ``authors`` (``scripts/crosscheck_authors.py --json``, KnewImp) and one folder
-per baseline checked against its original code (e.g. ``remasker``, ``scripts/crosscheck_remasker.py``).
+per baseline checked against its original code (``remasker``, ``scripts/crosscheck_remasker.py``;
+``csdi_t`` and ``missdiff``, ``scripts/crosscheck_csdi.py``).
 Every side other than ``theirs`` is compared with ``theirs``. Per file: MAE and WASS as mean +-
 sample std (ddof 1) per side and Welch's t-test (unequal variances) of each side against theirs;
 files with exactly the sides ``ours`` and ``theirs`` get one row per file, files with more sides
