@@ -30,13 +30,8 @@ import authors_ref  # noqa: E402
 
 from knewimp.protocol.cell_input import make_cell_input  # noqa: E402
 from knewimp.imputer import KnewImputer  # noqa: E402
-from knewimp.protocol.metrics import mae, wass  # noqa: E402
 from knewimp.report.experiments import crosscheck  # noqa: E402
 
-
-def summary(values) -> str:
-    v = np.asarray(values, dtype=float)
-    return f"{v.mean():.4f} +/- {v.std(ddof=1) if v.size > 1 else float('nan'):.4f} (n={v.size})"
 
 
 def parse_extra(items) -> dict:
@@ -91,24 +86,16 @@ def main(argv=None) -> int:
                 out = KnewImputer(random_state=s, device="cpu", dtype="float64", standardize=False, **extra).fit_transform(x_miss)
             else:
                 out = authors_ref.impute(ref, X, mask, s)
-            secs = time.perf_counter() - t0
-            runs[side].append({"imputer_seed": s, "mae": mae(X, out, mask), "wass": wass(X, out, mask)[0],
-                               "seconds": secs})
-            r = runs[side][-1]
-            print(f"  {side:<6} seed {s}: MAE {r['mae']:.4f}  WASS {r['wass']:.4f}  {secs:.0f}s",
+            r = crosscheck.run_entry(s, X, out, mask, time.perf_counter() - t0)
+            runs[side].append(r)
+            print(f"  {side:<6} seed {s}: MAE {r['mae']:.4f}  WASS {r['wass']:.4f}  {r['seconds']:.0f}s",
                   file=sys.stderr, flush=True)
 
     head = f"{args.dataset} {args.mechanism} {args.rate:g}, cell seed {args.seed}"
     if extra:
         head += f", ours with {extra}"
     print(head)
-    for side in sides:
-        print(f"  {side:<6}: MAE {summary([r['mae'] for r in runs[side]])}   "
-              f"WASS {summary([r['wass'] for r in runs[side]])}")
-    if len(sides) == 2:
-        a, b = (runs[sides[0]], runs[sides[1]])
-        test = {m: crosscheck.welch_text([r[m] for r in a], [r[m] for r in b]) for m in ("mae", "wass")}
-        print(f"  Welch ({sides[0]} vs {sides[1]}): MAE {test['mae']}; WASS {test['wass']}")
+    print("\n".join(crosscheck.side_lines(runs, width=6)))
     if args.json:
         Path(args.json).write_text(json.dumps({"dataset": args.dataset, "mechanism": args.mechanism,
                                                "cell_seed": args.seed, "extra": extra, "runs": runs}, indent=1))

@@ -72,7 +72,6 @@ from knewimp.baselines.diffusion.core import standardise
 from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.methods import build_imputer, preset_params
 from knewimp.protocol.cell_input import make_cell_input
-from knewimp.protocol.metrics import mae, wass
 from knewimp.report.experiments import crosscheck
 
 #: Per method: our presets per side, the original's repository (its default checkout), its model
@@ -228,10 +227,6 @@ def run_theirs(Model, utils_table, params: dict, x_miss: np.ndarray, seed: int, 
     return np.where(observed, x_miss, median)
 
 
-def summary(values) -> str:
-    v = np.asarray(values, dtype=float)
-    return f"{v.mean():.4f} +/- {v.std(ddof=1) if v.size > 1 else float('nan'):.4f} (n={v.size})"
-
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -310,25 +305,15 @@ def main(argv=None) -> int:
                 for name, value in method.get("set_on_imputer", {}).get(side, {}).items():
                     setattr(imputer, name, value)
                 out = imputer.fit_transform(x_miss)
-            secs = time.perf_counter() - t0
-            runs[side].append({"imputer_seed": s, "mae": mae(X, out, mask), "wass": wass(X, out, mask)[0],
-                               "seconds": secs})
-            r = runs[side][-1]
-            print(f"  {side:<12} seed {s}: MAE {r['mae']:.4f}  WASS {r['wass']:.4f}  {secs:.0f}s",
+            r = crosscheck.run_entry(s, X, out, mask, time.perf_counter() - t0)
+            runs[side].append(r)
+            print(f"  {side:<12} seed {s}: MAE {r['mae']:.4f}  WASS {r['wass']:.4f}  {r['seconds']:.0f}s",
                   file=sys.stderr, flush=True)
             save()
 
     shown = ", ".join(f"{section}.{key}={value}" for section, keys in config.items() for key, value in keys.items())
     print(f"{args.method}: {args.dataset} {args.mechanism} {args.rate:g}, cell seed {args.seed}; theirs: {shown}")
-    for side in runs:
-        if runs[side]:
-            print(f"  {side:<12}: MAE {summary([r['mae'] for r in runs[side]])}   "
-                  f"WASS {summary([r['wass'] for r in runs[side]])}")
-    for side in runs:
-        if side != "theirs" and runs.get("theirs"):
-            test = {m: crosscheck.welch_text([r[m] for r in runs[side]], [r[m] for r in runs["theirs"]])
-                    for m in ("mae", "wass")}
-            print(f"  Welch ({side} vs theirs): MAE {test['mae']}; WASS {test['wass']}")
+    print("\n".join(crosscheck.side_lines(runs, width=12)))
     return 0
 
 

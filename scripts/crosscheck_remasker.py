@@ -46,7 +46,6 @@ import torch
 from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.methods import build_imputer, preset_params
 from knewimp.protocol.cell_input import make_cell_input
-from knewimp.protocol.metrics import mae, wass
 from knewimp.report.experiments import crosscheck
 
 PRESETS = {"ours": "remasker/cpu", "ours_count": "remasker/cpu_count"}
@@ -127,10 +126,6 @@ def run_theirs(ReMasker, argv: list[str], x_miss: np.ndarray, seed: int) -> np.n
     return np.asarray(out, dtype=np.float64)
 
 
-def summary(values) -> str:
-    v = np.asarray(values, dtype=float)
-    return f"{v.mean():.4f} +/- {v.std(ddof=1) if v.size > 1 else float('nan'):.4f} (n={v.size})"
-
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -187,24 +182,14 @@ def main(argv=None) -> int:
                 print(f"  {side:<10} seed {s}: FAILED (exited {exc.code})", file=sys.stderr, flush=True)
                 save()
                 continue
-            secs = time.perf_counter() - t0
-            runs[side].append({"imputer_seed": s, "mae": mae(X, out, mask), "wass": wass(X, out, mask)[0],
-                               "seconds": secs})
-            r = runs[side][-1]
-            print(f"  {side:<10} seed {s}: MAE {r['mae']:.4f}  WASS {r['wass']:.4f}  {secs:.0f}s",
+            r = crosscheck.run_entry(s, X, out, mask, time.perf_counter() - t0)
+            runs[side].append(r)
+            print(f"  {side:<10} seed {s}: MAE {r['mae']:.4f}  WASS {r['wass']:.4f}  {r['seconds']:.0f}s",
                   file=sys.stderr, flush=True)
             save()
 
     print(f"{args.dataset} {args.mechanism} {args.rate:g}, cell seed {args.seed}; theirs: {' '.join(theirs_argv[1:])}")
-    for side in sides:
-        if runs[side]:
-            print(f"  {side:<10}: MAE {summary([r['mae'] for r in runs[side]])}   "
-                  f"WASS {summary([r['wass'] for r in runs[side]])}")
-    for side in sides:
-        if side != "theirs" and "theirs" in sides:
-            test = {m: crosscheck.welch_text([r[m] for r in runs[side]], [r[m] for r in runs["theirs"]])
-                    for m in ("mae", "wass")}
-            print(f"  Welch ({side} vs theirs): MAE {test['mae']}; WASS {test['wass']}")
+    print("\n".join(crosscheck.side_lines({side: runs[side] for side in sides}, width=10)))
     return 0
 
 

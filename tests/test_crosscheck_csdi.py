@@ -65,3 +65,22 @@ def test_a_saved_csdi_t_crosscheck_renders_one_row_per_side(tmp_path):
     assert "| bt | mnar | 0 | ours_shared | 3 | 0.5000 ± 0.0100 | t = +12.25, p = 0.000 |" in text
     assert "| bt | mnar | 0 | theirs | 3 | 0.4000 ± 0.0100 | (reference) |" in text
     assert "bt mnar MAE (p = 0.000; ours_shared higher by 25.0%)" in text
+
+
+def test_the_scripts_share_one_run_entry_and_one_closing_summary():
+    import numpy as np
+
+    from knewimp.report.experiments import crosscheck
+
+    X = np.arange(12, dtype=float).reshape(6, 2)
+    mask = np.zeros_like(X, dtype=bool)
+    mask[0, 0] = mask[3, 1] = True
+    out = X.copy()
+    out[0, 0] += 2.0
+    entry = crosscheck.run_entry(4, X, out, mask, 1.5)
+    assert entry["imputer_seed"] == 4 and entry["mae"] == 1.0 and entry["seconds"] == 1.5 and entry["wass"] >= 0
+    runs = {"ours": [dict(entry, mae=m) for m in (1.0, 2.0)], "theirs": [dict(entry, mae=m) for m in (1.0, 3.0)],
+            "extra": []}
+    lines = crosscheck.side_lines(runs, width=6)
+    assert lines[0] == f"  ours  : MAE 1.5000 +/- 0.7071 (n=2)   WASS {crosscheck.mean_sd_text([entry['wass']] * 2)}"
+    assert len(lines) == 3 and lines[2].startswith("  Welch (ours vs theirs): MAE t = -0.45")

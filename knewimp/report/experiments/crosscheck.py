@@ -45,6 +45,32 @@ def welch_text(ours, theirs) -> str:
 REFERENCE = "theirs"
 
 
+def mean_sd_text(values) -> str:
+    """``0.1234 +/- 0.0123 (n=3)``: mean and sample standard deviation (ddof 1) of a side's runs."""
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.4f} +/- {v.std(ddof=1) if v.size > 1 else float('nan'):.4f} (n={v.size})"
+
+
+def run_entry(imputer_seed: int, X, out, mask, seconds: float) -> dict:
+    """One side's run as a cross-check file keeps it: its seed, MAE and WASS on the masked
+    entries, and wall seconds."""
+    from knewimp.protocol.metrics import mae, wass
+
+    return {"imputer_seed": imputer_seed, "mae": mae(X, out, mask), "wass": wass(X, out, mask)[0], "seconds": seconds}
+
+
+def side_lines(runs: dict[str, list[dict]], width: int = 10) -> list[str]:
+    """What a cross-check script prints at its end: each side's MAE and WASS (mean +/- sd), then
+    Welch's test of each other side against ``theirs``."""
+    lines = [f"  {side:<{width}}: MAE {mean_sd_text([r['mae'] for r in rows])}   "
+             f"WASS {mean_sd_text([r['wass'] for r in rows])}" for side, rows in runs.items() if rows]
+    for side, rows in runs.items():
+        if side != REFERENCE and rows and runs.get(REFERENCE):
+            test = {m: welch_text([r[m] for r in rows], [r[m] for r in runs[REFERENCE]]) for m in ("mae", "wass")}
+            lines.append(f"  Welch ({side} vs {REFERENCE}): MAE {test['mae']}; WASS {test['wass']}")
+    return lines
+
+
 def _runs(data: dict, metric: str, side: str = "ours") -> tuple[list[float], list[float]]:
     return [r[metric] for r in data["runs"][side]], [r[metric] for r in data["runs"][REFERENCE]]
 
