@@ -234,12 +234,7 @@ def main(argv=None) -> int:
     ap.add_argument("--original", default=None,
                     help="checkout of the original repository (default: $TABCSDI_ORIG or /work/tabcsdi_orig for "
                          "csdi_t, $MISSDIFF_ORIG or /work/missdiff_orig for missdiff)")
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--mechanism", required=True, help="mcar, mar, mnar (harness names)")
-    ap.add_argument("--seed", type=int, default=0, help="the cell seed (amputation)")
-    ap.add_argument("--rate", type=float, default=0.3)
-    ap.add_argument("--k", type=int, default=3, help="imputer seeds per side")
-    ap.add_argument("--first-imputer-seed", type=int, default=0)
+    crosscheck.add_cell_arguments(ap)
     ap.add_argument("--sides", default=None,
                     help=f"comma list of {', '.join(SIDES)}; default: all of them")
     ap.add_argument("--data-dir", default=None)

@@ -130,12 +130,7 @@ def run_theirs(ReMasker, argv: list[str], x_miss: np.ndarray, seed: int) -> np.n
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--original", default=os.environ.get("REMASKER_ORIG", "/work/remasker_orig"))
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--mechanism", required=True, help="mcar, mar, mnar (harness names)")
-    ap.add_argument("--seed", type=int, default=0, help="the cell seed (amputation)")
-    ap.add_argument("--rate", type=float, default=0.3)
-    ap.add_argument("--k", type=int, default=3, help="imputer seeds per side")
-    ap.add_argument("--first-imputer-seed", type=int, default=0)
+    crosscheck.add_cell_arguments(ap)
     ap.add_argument("--sides", default=",".join(SIDES), help=f"comma list of {', '.join(SIDES)}")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--override", action="append", default=[],

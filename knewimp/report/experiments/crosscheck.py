@@ -51,6 +51,18 @@ def mean_sd_text(values) -> str:
     return f"{v.mean():.4f} +/- {v.std(ddof=1) if v.size > 1 else float('nan'):.4f} (n={v.size})"
 
 
+def add_cell_arguments(ap, k: int = 3) -> None:
+    """The options that name a cross-check's cell and its seeds, shared by the cross-check scripts:
+    ``--dataset``, ``--mechanism``, ``--seed`` (the cell's amputation seed), ``--rate``, ``--k``
+    imputer seeds per side from ``--first-imputer-seed``."""
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--mechanism", required=True, help="mcar, mar, mnar (harness names)")
+    ap.add_argument("--seed", type=int, default=0, help="the cell seed (amputation)")
+    ap.add_argument("--rate", type=float, default=0.3)
+    ap.add_argument("--k", type=int, default=k, help="imputer seeds per side")
+    ap.add_argument("--first-imputer-seed", type=int, default=0)
+
+
 def run_entry(imputer_seed: int, X, out, mask, seconds: float) -> dict:
     """One side's run as a cross-check file keeps it: its seed, MAE and WASS on the masked
     entries, and wall seconds."""
@@ -98,14 +110,13 @@ def _ms(v, digits) -> str:
 
 def table(datas: list[dict]) -> str:
     """Markdown: one row per saved cross-check (see the module docstring)."""
-    ms = _ms
     lines = ["| dataset | mechanism | cell seed | k (ours / theirs) | MAE ours | MAE theirs | Welch MAE | "
              "WASS ours | WASS theirs | Welch WASS |", "|" + "---|" * 10]
     for d in datas:
         (om, tm), (ow, tw) = _runs(d, "mae"), _runs(d, "wass")
         extra = f" ({d['extra']})" if d.get("extra") else ""
         lines.append(f"| {d['dataset']} | {d['mechanism']}{extra} | {d['cell_seed']} | {len(om)} / {len(tm)} | "
-                     f"{ms(om, 4)} | {ms(tm, 4)} | {welch_text(om, tm)} | {ms(ow, 3)} | {ms(tw, 3)} | {welch_text(ow, tw)} |")
+                     f"{_ms(om, 4)} | {_ms(tm, 4)} | {welch_text(om, tm)} | {_ms(ow, 3)} | {_ms(tw, 3)} | {welch_text(ow, tw)} |")
     return "\n".join(lines) + "\n"
 
 
