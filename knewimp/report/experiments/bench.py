@@ -18,6 +18,10 @@
   ``tables/bench_<name>.md``: per method the CPU seconds of the old (a git revision) and the new
   implementation timed interleaved in one process, their ratio, and whether the outputs are
   bit-identical (else their largest difference and both MAEs);
+- a file of ``scripts/paired_records.py --out`` (``kind: bench_paired``) becomes
+  ``tables/bench_<name>.md``: per method preset, a changed implementation's records against the
+  committed ones of the same cells (pairs, bit-identical counts, mean and largest differences,
+  paired t-test, seed spread, verdict);
 - ``divergence_ratios.json`` (``scripts/divergence_ratios.py``, ``kind: divergence_ratios``) becomes
   ``tables/divergence_ratios.md``: the distribution over every committed ok record of its MAE over
   the column-mean imputation's on its own mask, the count beyond each candidate multiple, and
@@ -198,6 +202,26 @@ def speedup_table(data: dict) -> str:
     return "\n".join(out)
 
 
+def paired_table(data: dict) -> str:
+    """Markdown of a ``paired_records.py --out`` file: a row per method preset and metric."""
+    lines = [f"New records (`{data['new_dir']}`) against the committed records of the same cell ids; "
+             f"two-sided paired t-test; \"unchanged\" needs p >= {data['alpha']:g} and a mean |difference| below "
+             "the committed column's seed-to-seed spread, in MAE and in WASS.", "",
+             "| method | preset | pairs | datasets | mechanisms | metric | bit-identical | mean diff (new - committed) | "
+             "mean abs diff | largest | seed spread | p | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for g in sorted(data["groups"], key=lambda g: (_method_key(g["method"]), g["preset"])):
+        for m in ("mae", "wass"):
+            s = g[m]
+            spread = "--" if s["seed_spread"] is None else f"{s['seed_spread']:.2e}"
+            lines.append(f"| {g['method']} | {g['preset']} | {g['pairs']} | {' '.join(g['datasets'])} | "
+                         f"{' '.join(g['mechanisms'])} | {m.upper()} | {s['identical']} | {s['mean_diff']:+.2e} | "
+                         f"{s['mean_abs_diff']:.2e} | {s['max_abs_diff']:.2e} | {spread} | {s['p_value']:.3f} | "
+                         f"{g['verdict']} |")
+    if data["unmatched"]:
+        lines += ["", f"{len(data['unmatched'])} new record(s) have no committed twin and are not compared."]
+    return "\n".join(lines) + "\n"
+
+
 def _printed(paper: dict | None, dataset: str, mechanism: str) -> float | None:
     if paper is None:
         return None
@@ -284,6 +308,8 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
             target, text = tables / f"bench_{path.stem}.md", knewimp_speed_table(data)
         elif data.get("kind") == "bench_speedup":
             target, text = tables / f"bench_{path.stem}.md", speedup_table(data)
+        elif data.get("kind") == "bench_paired":
+            target, text = tables / f"bench_{path.stem}.md", paired_table(data)
         elif data.get("kind") == "divergence_ratios":
             target, text = tables / f"{path.stem}.md", divergence_table(data)
         elif data.get("kind") == "bench_diffusion":
