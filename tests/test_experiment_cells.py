@@ -28,3 +28,22 @@ def test_the_grid_names_each_methods_preset_in_its_own_file():
     text = (CONFIGS / "experiment" / "reproduce.yaml").read_text()
     presets = {(c["method"], c["preset"]) for c in expected_cells("reproduce")}
     assert len(presets) == 8 and all(f"{m}/{p}" in text for m, p in presets)
+
+
+def test_the_makefile_comments_count_each_targets_cells():
+    """A typed "N cells" in the Makefile's help names the cells its target's experiments expand to."""
+    import re
+
+    from knewimp.harness.targets import TARGETS
+
+    help_lines = [line for line in (CONFIGS.parent / "Makefile").read_text().splitlines() if line.startswith("#")]
+    claims, target = {}, None
+    for line in help_lines:
+        named = re.match(r"#\s+make ([\w-]+)\s", line)
+        target = named.group(1) if named else target
+        for count in re.findall(r"(\d[\d,]*) cells", line):
+            claims.setdefault(target, []).append(int(count.replace(",", "")))
+    assert len(claims) >= 8, claims
+    for target, counts in claims.items():
+        total = sum(len(expected_cells(e)) for e in TARGETS[target])
+        assert counts == [total], f"Makefile help: make {target} says {counts} cells; its experiments expand to {total}"
