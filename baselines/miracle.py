@@ -99,6 +99,28 @@ class _MIRACLENet:
         h = torch.linalg.matrix_exp(sumsq).diagonal().sum() - self.D
         return reg_beta * lasso + 0.5 * _RHO * h * h + _ALPHA * h
 
+    def regularisers_and_grad(self, reg_beta: float):
+        """:meth:`regularisers` and its gradient with respect to ``W0``, without autograd.
+
+        With S = sumsq (S_ij = ||W0[i, j, :]||^2 where allowed, 0 elsewhere) and E = exp(S),
+        d tr(exp S) / dS = E^T (so one matrix exponential, not the block exponential of its
+        autograd derivative), d sqrt(S_ij) / dS_ij = 1 / (2 sqrt(S_ij)), and dS_ij / dW0[i, j, :]
+        = 2 W0[i, j, :] where allowed (0 elsewhere):
+
+            d reg / d W0[i, j, :] = 2 W0[i, j, :] (reg_beta / (2 sqrt(S_ij)) + (rho h + alpha) E_ji)."""
+        import torch
+
+        with torch.no_grad():
+            Wm = self.first_layer()
+            sumsq = (Wm * Wm).sum(-1)
+            root = torch.sqrt(torch.where(self.allowed, sumsq, torch.ones_like(sumsq)))
+            lasso = root[self.allowed].sum()
+            E = torch.linalg.matrix_exp(sumsq)
+            h = E.diagonal().sum() - self.D
+            value = reg_beta * lasso + 0.5 * _RHO * h * h + _ALPHA * h
+            coef = (0.5 * reg_beta) / root + (_RHO * h + _ALPHA) * E.t()
+            return value, (2.0 * Wm) * coef.unsqueeze(-1)
+
 
 class MIRACLEImputer(BaseImputer):
     """Refinement of a seed imputation by a causally regularised network.
@@ -220,19 +242,25 @@ class MIRACLEImputer(BaseImputer):
             if epoch > window:
                 refined = torch.stack(recent).mean(0)[:, :p]
                 u = torch.cat([torch.where(miss, refined, u[:, :p]), u[:, p:]], dim=1)
-            total, steps = 0.0, 0
+            total, steps = torch.zeros((), dtype=torch.float64, device=device), 0
             for data_rows, mask_rows in self._batches(n, rng):
-                loss = net.regularisers(reg_beta)
-                if len(data_rows):
-                    idx = torch.as_tensor(data_rows, device=device)
-                    loss = loss + self._loss(net, u[idx], m[torch.as_tensor(mask_rows, device=device)], cols)
+                # the data terms by autograd, the regularisers' gradient in closed form, added to W0's
+                loss, g_W0 = net.regularisers_and_grad(reg_beta)
                 opt.zero_grad()
-                loss.backward()
+                if len(data_rows):
+                    idx = torch.from_numpy(data_rows).to(device)
+                    rows_m = torch.from_numpy(mask_rows).to(device) if self.legacy_batches else idx
+                    data = self._loss(net, u[idx], m[rows_m], cols)
+                    data.backward()
+                    net.W0.grad.add_(g_W0)
+                    loss = loss + data.detach()
+                else:  # a step on the regularisers alone: only W0 has a gradient
+                    net.W0.grad = g_W0
                 opt.step()
-                total, steps = total + loss.item(), steps + 1
+                total, steps = total + loss, steps + 1  # read once per epoch: no host sync per step
             self.n_steps_ += steps
             if steps:
-                losses[epoch - 1] = total / steps
+                losses[epoch - 1] = total.item() / steps
                 if not np.isfinite(losses[epoch - 1]):
                     progress.close()
                     raise ImputationError(f"MIRACLE loss became non-finite at epoch {epoch}")

@@ -89,3 +89,15 @@ def test_bad_arguments_refused_at_fit(synthetic, kw):
     assert all(getattr(imp, k) == v for k, v in kw.items())
     with pytest.raises(ValueError, match=next(iter(kw))):
         imp.fit_transform(Xm)
+
+
+def test_regulariser_gradient_in_closed_form_equals_autograd():
+    net = _MIRACLENet(5, 3, 16, torch.Generator().manual_seed(0), "cpu")
+    with torch.no_grad():
+        net.W0.mul_(30)  # weights large enough that exp(S) is far from I + S
+    ref = net.regularisers(0.7)
+    ref.backward()
+    value, grad = net.regularisers_and_grad(0.7)
+    assert abs(value.item() - ref.item()) <= 1e-6 * abs(ref.item())
+    assert (grad - net.W0.grad).abs().max() <= 1e-5 * net.W0.grad.abs().max()
+    assert (grad[~net.allowed] == 0).all()
