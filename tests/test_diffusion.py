@@ -166,3 +166,23 @@ def test_shared_feature_embedding_is_one_vector_and_the_default_one_per_feature(
     assert np.isfinite(out).all() and np.array_equal(out[~mask], Xm[~mask])
     with pytest.raises(ValueError, match="feature_embedding 'none'; valid choices: per_feature, shared"):
         CSDITImputer(feature_embedding="none").fit(Xm)
+
+
+@pytest.mark.parametrize("mask_channel,n_layers", [(True, 2), (False, 1)])
+def test_eps_at_wanted_entries_equals_the_full_forward(mask_channel, n_layers):
+    g = torch.Generator().manual_seed(0)
+    net = DiffusionNet(6, 5, in_channels=2 if mask_channel else 1, mask_channel=mask_channel, channels=8,
+                       n_layers=n_layers, n_heads=2, ff_dim=16, step_emb_dim=8, pos_emb_dim=4, feat_emb_dim=4)
+    net.reset_parameters(g)
+    torch.nn.init.normal_(net.out2.weight, generator=g)  # zero-initialised head: make eps non-zero
+    net.eval()
+    u = torch.randn(40, 6, 2 if mask_channel else 1, generator=g)
+    mask = (torch.rand(40, 6, generator=g) > 0.5).float() if mask_channel else None
+    wanted = torch.rand(40, 6, generator=g) > 0.6
+    t = torch.tensor([3])
+    with torch.inference_mode():
+        full, part = net(u, t, mask), net(u, t, mask, wanted=wanted)
+    assert torch.allclose(part[wanted], full[wanted], atol=1e-6, rtol=1e-5)
+    assert (part[~wanted] == 0).all() and full[~wanted].abs().min() > 0
+    with pytest.raises(ValueError, match="eval mode"):
+        net.train()(u, t, mask, wanted=wanted)

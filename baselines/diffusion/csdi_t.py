@@ -109,9 +109,12 @@ class CSDITImputer(DiffusionImputer):
         S = int(self.n_samples)
         c = observed.to(Z.dtype).repeat(S, 1)
         cx = (observed * Z).repeat(S, 1)
+        missing = (~observed).repeat(S, 1)
 
         def eps_fn(x_t, t, rows):
+            # eps at observed entries is never used: x_t enters the network as (1 - c) * x_t
+            # and the output keeps the observed values, so only missing entries are computed
             step = torch.full((1,), t, dtype=torch.long, device=Z.device)
             u = torch.stack([cx[rows], (1 - c[rows]) * x_t], dim=-1)
-            return net(u, step, c[rows])
+            return net(u, step, c[rows], wanted=missing[rows])
         return eps_fn, None

@@ -58,7 +58,11 @@ class MissDiffImputer(DiffusionImputer):
             noised = abar.sqrt() * z0 + (1 - abar).sqrt() * torch.randn(x.shape, generator=generator, device=x.device)
             return torch.where(obs, noised, x)
 
+        missing = ~obs
+
         def eps_fn(x_in, t, rows):
+            # eps at observed entries is never used: ``replace`` overwrites them before every
+            # step and the output keeps the observed values, so only missing entries are computed
             step = torch.full((1,), t, dtype=torch.long, device=Z.device)
-            return net(x_in.unsqueeze(-1), step)
+            return net(x_in.unsqueeze(-1), step, wanted=missing[rows])
         return eps_fn, replace

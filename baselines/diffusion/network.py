@@ -32,8 +32,11 @@ def _dropout(z: torch.Tensor, p: float, generator: torch.Generator | None) -> to
     """Inverted dropout whose mask comes from ``generator`` (nn.Dropout reads the global RNG)."""
     if p <= 0.0:
         return z
-    keep = torch.rand(z.shape, generator=generator, device=z.device, dtype=z.dtype) >= p
-    return z * keep / (1.0 - p)
+    # the uniform draws become the 0/1 mask in place and the scaling is done in place on the
+    # product (neither result is saved for the backward pass): the same values as
+    # ``z * (u >= p) / (1 - p)`` without two temporaries the size of ``z``
+    keep = torch.rand(z.shape, generator=generator, device=z.device, dtype=z.dtype).ge_(p)
+    return (z * keep).div_(1.0 - p)
 
 
 def encoder_layer_train(layer: nn.TransformerEncoderLayer, x: torch.Tensor, p: float,
@@ -48,11 +51,13 @@ def encoder_layer_train(layer: nn.TransformerEncoderLayer, x: torch.Tensor, p: f
     H = attn.num_heads
     qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).view(B, L, 3, H, C // H).permute(2, 0, 3, 1, 4)
     q, k, v = qkv[0], qkv[1], qkv[2]
-    w = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(C // H), dim=-1)
+    # in-place steps only where autograd keeps no copy of the overwritten tensor (matmul, scalar
+    # division and addition save their inputs, not their outputs); x + y == y + x exactly
+    w = torch.softmax((q @ k.transpose(-1, -2)).div_(math.sqrt(C // H)), dim=-1)
     o = (_dropout(w, p, generator) @ v).transpose(1, 2).reshape(B, L, C)
-    x = layer.norm1(x + _dropout(attn.out_proj(o), p, generator))
+    x = layer.norm1(_dropout(attn.out_proj(o), p, generator).add_(x))
     f = layer.linear2(_dropout(F.gelu(layer.linear1(x)), p, generator))
-    return layer.norm2(x + _dropout(f, p, generator))
+    return layer.norm2(_dropout(f, p, generator).add_(x))
 
 
 def encoder_layer_eval(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:
@@ -66,8 +71,8 @@ def encoder_layer_eval(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> to
     H = attn.num_heads
     qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).view(B, L, 3, H, C // H).permute(2, 0, 3, 1, 4)
     o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(B, L, C)
-    x = layer.norm1(x + attn.out_proj(o))
-    return layer.norm2(x + layer.linear2(F.gelu(layer.linear1(x))))
+    x = layer.norm1(attn.out_proj(o).add_(x))
+    return layer.norm2(layer.linear2(F.gelu(layer.linear1(x))).add_(x))
 
 
 class ResidualBlock(nn.Module):
@@ -92,13 +97,34 @@ class ResidualBlock(nn.Module):
             y = encoder_layer_train(self.transformer, y, self.dropout, generator)
         else:
             y = encoder_layer_eval(self.transformer, y)
-        y = self.mid_proj(y) + self.side_proj(side_const)
+        y = self.mid_proj(y).add_(self.side_proj(side_const))
         if self.mask_channel:
             y = torch.addcmul(y, mask.unsqueeze(-1), self.mask_weight)
         gate, filt = y.chunk(2, dim=-1)
         y = self.out_proj(torch.sigmoid(gate) * torch.tanh(filt))
         residual, skip = y.chunk(2, dim=-1)
-        return (h + residual) / math.sqrt(2.0), skip
+        return (h + residual).div_(math.sqrt(2.0)), skip
+
+    def skip_at(self, h, emb, side_const, mask, flat: torch.Tensor) -> torch.Tensor:
+        """The skip output k of :meth:`forward` (eval mode) at the flattened tokens ``flat`` only, (M, C).
+
+        Attention reads the keys and values of every token, but everything after it (output
+        projection, feed-forward, norms, gate, W_out) acts on each token alone, so it runs on the
+        selected tokens; the residual half of W_out, unused after the last block, is not computed.
+        """
+        B, L, C = h.shape
+        layer, attn = self.transformer, self.transformer.self_attn
+        H = attn.num_heads
+        y = h + self.step_proj(emb).unsqueeze(1)
+        qkv = F.linear(y, attn.in_proj_weight, attn.in_proj_bias).view(B, L, 3, H, C // H).permute(2, 0, 3, 1, 4)
+        o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(B * L, C)[flat]
+        x = layer.norm1(attn.out_proj(o).add_(y.reshape(B * L, C)[flat]))
+        x = layer.norm2(layer.linear2(F.gelu(layer.linear1(x))).add_(x))
+        z = self.mid_proj(x).add_(self.side_proj(side_const)[flat % L])
+        if self.mask_channel:
+            z = torch.addcmul(z, mask.reshape(B * L)[flat].unsqueeze(-1), self.mask_weight)
+        gate, filt = z.chunk(2, dim=-1)
+        return F.linear(torch.sigmoid(gate) * torch.tanh(filt), self.out_proj.weight[C:], self.out_proj.bias[C:])
 
 
 class DiffusionNet(nn.Module):
@@ -172,14 +198,30 @@ class DiffusionNet(nn.Module):
         return torch.cat([self.pos_code, self.feat_embed.weight.expand(self.n_features, -1)], dim=1)
 
     def forward(self, u: torch.Tensor, t: torch.Tensor, mask: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """u: (B, d, in_channels); t: (B,) or (1,) step indices; mask: (B, d) float or None -> eps (B, d)."""
+                generator: torch.Generator | None = None, wanted: torch.Tensor | None = None) -> torch.Tensor:
+        """u: (B, d, in_channels); t: (B,) or (1,) step indices; mask: (B, d) float or None -> eps (B, d).
+
+        ``wanted`` (B, d) bool, eval mode only: eps is computed at the wanted entries alone and is
+        0 elsewhere. The head and everything after the last block's attention act on each token
+        alone, so they run on the wanted tokens only (sampling needs eps at missing entries only).
+        """
         emb = self.step_embedding(t)
         side = self.side_constant()
         h = F.relu(self.input_proj(u))
         skips = None
-        for block in self.blocks:
+        n_full = self.n_layers - (wanted is not None)
+        for block in self.blocks[:n_full]:
             h, skip = block(h, emb, side, mask, generator)
             skips = skip if skips is None else skips + skip
-        h = F.relu(self.out1(skips / math.sqrt(self.n_layers)))
-        return self.out2(h).squeeze(-1)
+        if wanted is None:
+            return self.out2(F.relu(self.out1(skips / math.sqrt(self.n_layers)))).squeeze(-1)
+        if self.training:
+            raise ValueError("DiffusionNet: `wanted` is for eval mode (sampling) only")
+        B, L = wanted.shape
+        flat = wanted.reshape(B * L).nonzero().squeeze(1)
+        skip = self.blocks[-1].skip_at(h, emb, side, mask, flat)
+        if skips is not None:
+            skip = skips.reshape(B * L, -1)[flat] + skip
+        eps = u.new_zeros(B * L)
+        eps[flat] = self.out2(F.relu(self.out1(skip / math.sqrt(self.n_layers)))).squeeze(-1)
+        return eps.view(B, L)
