@@ -26,10 +26,11 @@ and scores them in the loss; here only observed entries are ever visible or scor
 (``remask_rule="ratio"``) a fixed share of each row's observed entries is re-masked;
 ``remask_rule="count"`` takes the original's count instead: min(floor(p * (1 - mask_ratio)), |O|)
 observed entries stay visible and the rest of O is re-masked (at 30% MCAR and mask ratio 0.5
-that hides about a third of the observed entries, not half), still never showing a missing entry. Blocks use
-attention key masking over the p + 1 positions instead of gathering the visible tokens (same
-arithmetic for the visible tokens). Training runs in float32 (the original uses mixed precision
-on GPU).
+that hides about a third of the observed entries, not half), still never showing a missing entry. As
+in the original, the encoder runs on CLS and the visible tokens gathered from each row; rows hold
+different numbers of them here, so a batch is padded to its largest count and the padding is
+masked out as keys and dropped as outputs (the visible tokens' arithmetic is unchanged). Training
+runs in float32 (the original uses mixed precision on GPU).
 """
 from __future__ import annotations
 
@@ -65,8 +66,11 @@ def _build(p: int, E: int, depth: int, decoder_depth: int, heads: int, mlp_ratio
             layer.bias.zero_()
         return layer
 
+    head_dim = E // heads
+    scale = head_dim ** -0.5
+
     class Block(nn.Module):
-        """Pre-norm transformer block; ``keep`` (B, T) bool masks the attended keys."""
+        """Pre-norm transformer block; ``bias`` (B, 1, 1, T), 0 or -inf, masks the attended keys."""
 
         def __init__(self):
             super().__init__()
@@ -75,14 +79,14 @@ def _build(p: int, E: int, depth: int, decoder_depth: int, heads: int, mlp_ratio
             hidden = int(E * mlp_ratio)
             self.fc1, self.fc2 = linear(E, hidden), linear(hidden, E)
 
-        def forward(self, x, keep=None):
+        def forward(self, x, bias=None):
             B, T, _ = x.shape
-            q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, heads, E // heads).permute(2, 0, 3, 1, 4)
+            q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
             # explicit softmax attention: for these short sequences it is several times faster
-            # on CPU than the fused kernel
-            scores = (q @ k.transpose(-2, -1)) * (E // heads) ** -0.5
-            if keep is not None:
-                scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
+            # on CPU than the fused kernel; the key mask is one additive term shared by all blocks
+            scores = (q @ k.transpose(-2, -1)) * scale
+            if bias is not None:
+                scores = scores + bias
             a = torch.softmax(scores, dim=-1) @ v
             x = x + self.proj(a.transpose(1, 2).reshape(B, T, E))
             return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
@@ -104,16 +108,28 @@ def _build(p: int, E: int, depth: int, decoder_depth: int, heads: int, mlp_ratio
         def forward(self, x, visible):
             """x (B, p) in [0, 1]; visible (B, p) bool. Returns predictions (B, p) in (0, 1).
 
-            A non-visible value is zeroed before embedding and its token is never attended to
-            by the encoder, so it cannot influence any output."""
+            The encoder runs on CLS and each row's visible tokens only, gathered to the front
+            (rows with fewer visible tokens padded with masked keys whose outputs are dropped):
+            a non-visible value is neither embedded nor attended to, so it cannot influence any
+            output."""
             B = x.shape[0]
-            tokens = self.embed(torch.where(visible, x, torch.zeros_like(x))[..., None]) + self.pos[1:]
-            cls = (self.cls_token + self.pos[0]).expand(B, 1, E)
-            h = torch.cat([cls, tokens], dim=1)
             keep = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=x.device), visible], dim=1)
+            n_keep = keep.sum(1)
+            K = int(n_keep.max())
+            # positions of each row's kept tokens first, in order (CLS at 0), then the others
+            order = torch.argsort((~keep).to(torch.uint8), dim=1, stable=True)[:, :K]
+            tokens = self.embed(torch.where(visible, x, torch.zeros_like(x))[..., None]) + self.pos[1:]
+            h = torch.cat([(self.cls_token + self.pos[0]).expand(B, 1, E), tokens], dim=1)
+            h = h.gather(1, order[..., None].expand(B, K, E))
+            bias = None
+            if bool((n_keep < K).any()):
+                pad = torch.arange(K, device=x.device) >= n_keep[:, None]
+                bias = torch.zeros(B, 1, 1, K, device=x.device).masked_fill_(pad[:, None, None, :], float("-inf"))
             for blk in self.encoder:
-                h = blk(h, keep)
+                h = blk(h, bias)
             h = self.decoder_embed(self.norm(h))
+            # back to the p + 1 positions: the mask token wherever the encoder did not run
+            h = torch.zeros(B, p + 1, E, device=x.device).scatter(1, order[..., None].expand(B, K, E), h)
             h = torch.where(keep[..., None], h, self.mask_token.expand_as(h)) + self.pos
             for blk in self.decoder:
                 h = blk(h)
@@ -121,6 +137,49 @@ def _build(p: int, E: int, depth: int, decoder_depth: int, heads: int, mlp_ratio
             return torch.tanh(out) / 2 + 0.5
 
     return MaskedAutoencoder()
+
+
+class _FlatAdamW:
+    """AdamW with ``MultiTensorAdam``'s arithmetic (torch.optim.AdamW's, foreach) on all parameters
+    at once. The parameters and their gradients become views into one flat tensor each (autograd
+    accumulates into an existing gradient in place), so a step is a few elementwise operations on
+    that tensor instead of a few per parameter: for this network's 130-odd small tensors the
+    per-tensor dispatch cost more than the arithmetic. Every parameter receives a gradient at every
+    step, so all share one step count."""
+
+    def __init__(self, params, lr: float, betas, eps: float = 1e-8, weight_decay: float = 0.0):
+        import torch
+
+        params = list(params)
+        with torch.no_grad():
+            self.flat = torch.cat([p.detach().reshape(-1) for p in params])
+            self.grad = torch.zeros_like(self.flat)
+            offset = 0
+            for p in params:
+                n = p.numel()
+                p.data = self.flat[offset:offset + n].view_as(p)
+                p.grad = self.grad[offset:offset + n].view_as(p)
+                offset += n
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
+        self.lr, (self.beta1, self.beta2) = float(lr), (float(b) for b in betas)
+        self.eps, self.weight_decay = float(eps), float(weight_decay)
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        self.grad.zero_()
+
+    def step(self) -> None:
+        import torch
+
+        self.steps += 1
+        lr, beta1, beta2, s = self.lr, self.beta1, self.beta2, float(self.steps)
+        with torch.no_grad():
+            if self.weight_decay != 0:
+                self.flat.mul_(1 - lr * self.weight_decay)
+            self.exp_avg.lerp_(self.grad, 1 - beta1)
+            self.exp_avg_sq.mul_(beta2).addcmul_(self.grad, self.grad, value=1 - beta2)
+            denom = self.exp_avg_sq.sqrt().div_((1 - beta2 ** s) ** 0.5).add_(self.eps)
+            self.flat.addcdiv_(self.exp_avg, denom, value=(lr / (1 - beta1 ** s)) * -1)
 
 
 class ReMaskerImputer(BaseImputer):
@@ -233,8 +292,6 @@ class ReMaskerImputer(BaseImputer):
     def _impute(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
-        from knewimp.baselines.steps import MultiTensorAdam
-
         n, p = X.shape
         device = resolve_device(self.device)
         rng, init_gen, gen = self._torch_generators(device)
@@ -249,8 +306,7 @@ class ReMaskerImputer(BaseImputer):
         B = int(self.batch_size)
         self.lr_ = float(self.base_lr) * B / 64
         # torch.optim.AdamW(foreach=True)'s arithmetic without its per-step bookkeeping
-        opt = MultiTensorAdam(model.parameters(), lr=self.lr_, betas=(0.9, 0.95),
-                              weight_decay=float(self.weight_decay), decoupled=True)
+        opt = _FlatAdamW(model.parameters(), lr=self.lr_, betas=(0.9, 0.95), weight_decay=float(self.weight_decay))
         n_batches = math.ceil(n / B)
         losses = np.empty(int(self.n_epochs))
         model.train()
@@ -280,7 +336,7 @@ class ReMaskerImputer(BaseImputer):
 
         model.eval()
         out = np.empty((n, p))
-        with torch.no_grad():
+        with torch.inference_mode():
             for start in range(0, n, _PREDICT_CHUNK):
                 sl = slice(start, start + _PREDICT_CHUNK)
                 out[sl] = model(data[sl], observed[sl]).double().cpu().numpy()

@@ -83,3 +83,40 @@ def test_the_original_count_rule_keeps_a_fixed_number_of_observed_tokens_visible
     assert torch.equal(visible.sum(1), torch.clamp(observed.sum(1), max=4))  # floor(9 * 0.5) = 4
     with pytest.raises(ValueError, match="remask_rule must be one of ratio, count"):
         ReMaskerImputer(remask_rule="all")._validate_params()
+
+
+def test_a_row_predicts_the_same_alone_and_padded_in_a_batch():
+    # the encoder gathers each row's visible tokens and pads the batch to its largest count:
+    # padding must not reach a row's predictions
+    model = _build(7, 16, 2, 1, 2, 2.0, torch.Generator().manual_seed(0)).eval()
+    rng = np.random.default_rng(2)
+    x = torch.as_tensor(rng.random((40, 7)), dtype=torch.float32)
+    visible = torch.as_tensor(rng.random((40, 7)) < rng.uniform(0.1, 0.9, (40, 1)))
+    visible[0] = True  # the batch's largest count is all seven
+    visible[1] = False  # CLS alone
+    with torch.no_grad():
+        batch = model(x, visible)
+        alone = torch.cat([model(x[i:i + 1], visible[i:i + 1]) for i in range(40)])
+    assert len({int(v) for v in visible.sum(1)}) > 3
+    torch.testing.assert_close(batch, alone, rtol=0, atol=1e-6)
+
+
+def test_flat_adamw_steps_as_multi_tensor_adamw_bit_for_bit():
+    from knewimp.baselines.remasker import _FlatAdamW
+    from knewimp.baselines.steps import MultiTensorAdam
+
+    models = [_build(7, 16, 2, 1, 2, 2.0, torch.Generator().manual_seed(0)) for _ in range(2)]
+    opts = (MultiTensorAdam(models[0].parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.01, decoupled=True),
+            _FlatAdamW(models[1].parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.01))
+    gen = torch.Generator().manual_seed(3)
+    for it in range(5):
+        x, visible = torch.rand(33, 7, generator=gen), torch.rand(33, 7, generator=gen) < 0.5
+        for model, opt in zip(models, opts):
+            opt.lr = 1e-3 * (it + 1) / 5
+            loss = ((model(x, visible) - x) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        assert torch.equal(a, b)
+    assert not torch.equal(next(models[1].parameters()), next(_build(7, 16, 2, 1, 2, 2.0, torch.Generator().manual_seed(0)).parameters()))
