@@ -204,7 +204,9 @@ def speedup_table(data: dict) -> str:
 
 def paired_table(data: dict) -> str:
     """Markdown of a ``paired_records.py --out`` file: a row per method preset and metric."""
-    lines = [f"New records (`{data['new_dir']}`) against the committed records of the same cell ids; "
+    commits = sorted({c for g in data["groups"] for c in g["new_commits"]})
+    lines = [f"The new code's records (run at {', '.join(f'`{c[:7]}`' for c in commits)} into a scratch folder) "
+             "against the committed records of the same cell ids; "
              f"two-sided paired t-test; \"unchanged\" needs p >= {data['alpha']:g} and a mean |difference| below "
              "the committed column's seed-to-seed spread, in MAE and in WASS.", "",
              "| method | preset | pairs | datasets | mechanisms | metric | bit-identical | mean diff (new - committed) | "
