@@ -80,7 +80,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	WANDB_MODE=disabled $(PY) -m pytest -n 2
+	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # -rs prints why it skipped, where Slurm cannot be installed.
 test-slurm: $(STAMP)

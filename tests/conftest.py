@@ -80,3 +80,22 @@ def installed_wheel(tmp_path_factory) -> Path:
     subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     return site
+
+
+
+#: Modules by cost, the costliest first: the golden tables' build (one fixture for the whole module),
+#: then the wheel's report, subprocesses, quick-preset fits and whole-grid expansions. `make test`
+#: (--dist loadfile --no-loadscope-reorder) hands whole modules to the two workers in collection
+#: order as each frees up, so the long ones start at once and the many short ones even out the two
+#: workers' finishing times; a long module handed out last would run alone at the end. Whole
+#: modules keep each module-scoped fixture (the golden build, the diffusion fits) on one worker.
+SLOW_FIRST = ("test_golden_tables.py", "test_bring_your_own.py", "test_run.py", "test_packaging.py",
+              "test_raw_scale.py", "test_readme_example.py", "test_diffusion.py", "test_configs.py",
+              "test_targets.py", "test_record_identity.py", "test_bench_records.py", "test_authors_lockstep.py",
+              "test_harness_guards.py", "test_identity.py", "test_sweep_start.py", "test_experiment_cells.py",
+              "test_remasker.py", "test_gain.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: file order otherwise
