@@ -187,3 +187,16 @@ def test_no_verdict_without_knewimp_records():
 
     recs, grid = _mixed_and_grid(0.4)
     assert verdict([r for r in recs if r["method"] != "knewimp"], grid)[0].startswith("No verdict")
+
+
+def test_a_method_with_failed_mixed_cells_is_left_out_of_the_verdict_and_named():
+    from knewimp.report.experiments.mixed import verdict
+
+    recs, grid = _mixed_and_grid(0.4)
+    for mech in ("mcar", "mar"):  # best on both, but one of its mixed cells failed
+        recs += [_rec("mpg", mech, "tdm", 0, 0.1, 0.9), _rec("mpg", mech, "tdm", 1, 0.1, 0.9)]
+        grid += [_rec("bt", mech, "tdm", 0, 0.1), _rec("bt", mech, "tdm", 1, 0.1)]
+    recs.append(_rec("mpg", "mcar", "tdm", 2, None, status="failed"))
+    text = "\n".join(verdict(recs, grid))
+    assert "Left out, their failed mixed cells ranking them on their surviving seeds only: tdm/paper (1 failed)" in text
+    assert "| tdm |" not in text and "position 1 of 2 on the grid" in text
