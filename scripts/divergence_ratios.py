@@ -17,8 +17,8 @@ would fail are named. ``make tables`` renders the JSON (tables/divergence_ratios
 ``mae_colmean`` / ``mae_ratio`` kept beside a ``migrated`` note; the record's identity (its file
 name) is unchanged, and the JSON names every record so rewritten.
 
-Records of the mixed-type protocol are left out: their MAE is over the numerical columns of a
-one-hot matrix, and they carry their own ``mae_colmean``.
+Records of the mixed-type protocol are compared on their numerical entries (their MAE's), against
+the numerical columns' observed means on the same mask, as their cell does.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.cell import DIVERGENCE_RATIO, Diverged, _check_against_column_mean
 from knewimp.protocol import metrics
 from knewimp.protocol.cell_input import SCALINGS, make_cell_input, mask_digest
-from knewimp.protocol.mixed import is_mixed
+from knewimp.protocol.mixed import is_mixed, make_mixed_input, numerical_column_mean_mae
 
 CANDIDATES = (1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
 QUANTILES = (0.5, 0.9, 0.99, 0.999, 1.0)
@@ -54,6 +54,10 @@ def column_mean_maes(recs: list[dict], log=print) -> dict[tuple, tuple[float, st
     out = {}
     for key in sorted({_cell_protocol(r) for r in recs}, key=str):
         dataset, mechanism, rate, seed, options, scaling, n_rows = key
+        if is_mixed(dataset):
+            cell = make_mixed_input(dataset, mechanism, rate, seed, json.loads(options))
+            out[key] = (numerical_column_mean_mae(cell), mask_digest(cell.mask))
+            continue
         X, mask = make_cell_input(dataset, mechanism, rate, seed, mechanism_options=json.loads(options),
                                   scaling=scaling, n_rows=n_rows)
         out[key] = (metrics.mae(X, metrics.column_mean_fill(X, mask), mask), mask_digest(mask))
@@ -64,7 +68,7 @@ def column_mean_maes(recs: list[dict], log=print) -> dict[tuple, tuple[float, st
 def ratios(results: Path, log=print) -> tuple[list[dict], list[str]]:
     """(one row per ok record with its ratio, the records whose mask digest disagrees)."""
     recs = [r for runs in sorted(results.glob("**/runs")) for r in records.load_records(runs.parent)
-            if r.get("status") == "ok" and r.get("mae") is not None and not is_mixed(r["dataset"])]
+            if r.get("status") == "ok" and r.get("mae") is not None]
     colmean = column_mean_maes(recs, log)
     rows, mismatched = [], []
     for r in recs:

@@ -49,6 +49,19 @@ def test_an_in_range_garbage_imputation_is_recorded_failed(tmp_path, monkeypatch
     assert f"{rec['mae_colmean']:.4g}" in rec["error"] and f"limit {DIVERGENCE_RATIO:g}x" in rec["error"]
 
 
+def test_a_mixed_cell_far_off_on_its_numerical_entries_is_recorded_failed(tmp_path, monkeypatch):
+    from knewimp.baselines.mean import MeanImputer
+
+    def far(self, X, mask):  # 8 sd above each column's mean: inside the range guard, far from the truth
+        mu, sd = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+        return np.where(mask, mu + 8 * sd, X)
+    monkeypatch.setattr(MeanImputer, "_impute", far)
+    rec = run_cell(_compose(["experiment=mixed", "hydra/launcher=basic", "dataset=mpg", "mechanism=mcar", "seed=0",
+                             "method=mean/published", f"results_dir={tmp_path}"]))
+    assert rec["status"] == "failed" and rec["error"].startswith("Diverged: MAE ") and rec["mae"] is None
+    assert rec["accuracy"] is None and f"{rec['mae_colmean']:.4g}" in rec["error"]
+
+
 def test_the_multiple_fails_no_committed_ok_cell():
     """The committed records where a mean/published record shares the mask: none is beyond the rule."""
     import json

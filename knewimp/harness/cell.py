@@ -18,6 +18,7 @@ from knewimp.base import resolve_device
 from knewimp.harness import claims, downstream, records
 from knewimp.harness.cost import model_for
 from knewimp.harness.deadline import hold_reason, parse_stop_at
+from knewimp.harness.divergence import DIVERGENCE_RATIO, Diverged, _check_against_column_mean  # noqa: F401
 from knewimp.harness.methods import runtime_arguments
 from knewimp.harness.mixed_cell import compute_mixed
 from knewimp.harness.identity import IDENTITY_FIELDS, cell_id, cell_identity
@@ -34,14 +35,6 @@ from knewimp.protocol.mixed import is_mixed
 
 log = logging.getLogger("knewimp.harness.cell")
 
-#: A cell whose MAE exceeds this multiple of the column-mean imputation's MAE on its own mask is
-#: recorded failed (diverged). Drawing each missing entry from its column's true marginal,
-#: ignoring every observed value, scores about sqrt(2) times the column mean on Gaussian data
-#: (E|X - X'| = sqrt(2) E|X - mu|): twice the column mean is worse than that uninformed draw, so
-#: such a result says the method broke, not how well it imputes. The ratios of every committed
-#: ok record, and the cells this multiple failed when it was adopted, are in
-#: tables/divergence_ratios.md (scripts/divergence_ratios.py).
-DIVERGENCE_RATIO = 2.0
 
 
 def in_multirun() -> bool:
@@ -200,20 +193,6 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
     return record
 
 
-class Diverged(RuntimeError):
-    """The imputation is much worse than filling each column with its observed mean."""
-
-
-def _check_against_column_mean(mae: float, colmean: float) -> float | None:
-    """MAE / the column mean's MAE on the same mask (None when that is 0); raises :class:`Diverged`
-    beyond :data:`DIVERGENCE_RATIO`, or for a MAE that is not a finite number."""
-    if not np.isfinite(mae):
-        raise Diverged(f"MAE is {mae}")
-    ratio = mae / colmean if colmean > 0 else None
-    if ratio is not None and ratio > DIVERGENCE_RATIO:
-        raise Diverged(f"MAE {mae:.4g} is {ratio:.3g}x the column-mean imputation's {colmean:.4g} on the same "
-                       f"mask (limit {DIVERGENCE_RATIO:g}x)")
-    return ratio
 
 
 def _add_downstream(cfg: DictConfig, record: dict[str, Any], X: np.ndarray, X_hat: np.ndarray, y) -> None:

@@ -5,7 +5,9 @@
 identity, claims, resume and the record's writing stay the cell's. The record adds
 ``encoding_path`` (``native`` or the encoding a numeric method was given), ``d_encoded`` (the
 width the method saw), ``accuracy`` and ``macro_f1`` (categorical entries) beside ``mae``,
-``rmse`` and ``wass`` (numerical entries only).
+``rmse`` and ``wass`` (numerical entries only), and ``mae_colmean`` / ``mae_ratio``: the cell
+fails by the numerical cells' divergence rule when its MAE exceeds ``DIVERGENCE_RATIO`` times that
+of the numerical columns' observed means on the same mask.
 """
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from knewimp.categorical import MixedTypeImputer
+from knewimp.harness.divergence import Diverged, _check_against_column_mean
 from knewimp.harness.methods import runtime_arguments
 from knewimp.harness.validate import UserError
 from knewimp.protocol.cell_input import mask_digest
 from knewimp.protocol.datasets import DataError
-from knewimp.protocol.mixed import ENCODINGS, make_mixed_input, mixed_metrics
+from knewimp.protocol.mixed import ENCODINGS, make_mixed_input, mixed_metrics, numerical_column_mean_mae
 
 log = logging.getLogger("knewimp.harness.mixed_cell")
 
@@ -62,9 +65,15 @@ def compute_mixed(cfg: DictConfig, identity: dict[str, Any], record: dict[str, A
         record["fit_seconds"] = time.perf_counter() - t0
         record["encoding_path"] = wrapper.path_
         record["d_encoded"] = int(wrapper.imputer_.n_features_in_)
-        record.update(mixed_metrics(cell, imputed, max_rows=cfg.wass_max_rows), status="ok", error=None)
+        scores = mixed_metrics(cell, imputed, max_rows=cfg.wass_max_rows)
+        record["mae_colmean"] = numerical_column_mean_mae(cell)
+        record["mae_ratio"] = _check_against_column_mean(scores["mae"], record["mae_colmean"])
+        record.update(scores, status="ok", error=None)
     except (KeyboardInterrupt, SystemExit):
         raise
+    except Diverged as exc:  # the same rule as a numerical cell's, on the numerical entries
+        record.update(status="failed", error=f"Diverged: {exc}", **dict.fromkeys(MIXED_METRICS))
+        log.error("cell %s failed: %s", record["cell_id"], record["error"])
     except Exception as exc:  # any failure of the method is a result: record it with its reason
         record.setdefault("device", str(cfg.device))
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", fit_seconds=time.perf_counter() - t0,

@@ -150,6 +150,14 @@ def make_mixed_input(name: str, mechanism: str, missing_rate: float, seed: int,
     return MixedCell(frame, mask, num, list(spec.categorical))
 
 
+def numerical_column_mean_mae(cell: MixedCell) -> float:
+    """MAE on the missing numerical entries of filling each numerical column with its observed
+    mean: the column mean's score on this mask, which the divergence rule compares against."""
+    X = cell.frame[cell.numerical].to_numpy(np.float64)
+    m_num = cell.mask[:, [list(cell.frame.columns).index(c) for c in cell.numerical]]
+    return metrics.mae(X, metrics.column_mean_fill(X, m_num), m_num)
+
+
 def mixed_metrics(cell: MixedCell, imputed: pd.DataFrame, max_rows: int | None = None) -> dict:
     """The protocol's scores of an imputed table (see the module docstring). Raises ValueError when
     no numerical entry is missing (MAE undefined); the categorical scores are None when no
