@@ -273,8 +273,8 @@ def divergence_table(data: dict) -> str:
     """Markdown of ``scripts/divergence_ratios.py``'s file."""
     q = data["quantiles"]
     lines = ["# MAE over the column-mean imputation's MAE on the same mask", "",
-             f"Every committed ok record ({data['records']}; mixed-type records apart), its mask recomputed from "
-             f"its own protocol{' and checked against its mask digest' if not data['mask_mismatches'] else ''}. "
+             f"Every committed ok record ({data['records']}; a mixed-type record on its numerical entries), its mask "
+             f"recomputed from its own protocol{' and checked against its mask digest' if not data['mask_mismatches'] else ''}. "
              f"The harness records a cell failed beyond {data['divergence_ratio']:g}x "
              "(`DIVERGENCE_RATIO`, knewimp/harness/cell.py).", "",
              "| median | 90th percentile | 99th | 99.9th | largest |", "|---|---|---|---|---|",
