@@ -99,3 +99,20 @@ SLOW_FIRST = ("test_golden_tables.py", "test_bring_your_own.py", "test_run.py", 
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: file order otherwise
+
+
+def rendered_crosscheck(root, method, dataset, mechanism, sides, wass_factor):
+    """Save a cross-check folder's file (one cell, ``sides``: {side: MAEs per imputer seed}, WASS =
+    ``wass_factor`` x MAE) under ``root/crosscheck/<method>`` and render it; the written table."""
+    import json
+
+    from knewimp.report.experiments.crosscheck import report
+
+    folder = root / "crosscheck" / method
+    folder.mkdir(parents=True)
+    runs = {side: [dict(imputer_seed=i, mae=m, wass=wass_factor * m, seconds=1.0) for i, m in enumerate(values)]
+            for side, values in sides.items()}
+    saved = dict(dataset=dataset, mechanism=mechanism, cell_seed=0, extra={}, overrides=[], runs=runs)
+    (folder / f"cc_{dataset}_{mechanism}.json").write_text(json.dumps(saved))
+    (written,) = report(root, root / "out", log=lambda *a: None)
+    return written

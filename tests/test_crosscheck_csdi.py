@@ -1,10 +1,10 @@
 """scripts/crosscheck_csdi.py (CSDI-T and MissDiff beside their original code): bad input is refused
 in one line before anything is computed, and a saved csdi_t cross-check becomes its table."""
-import json
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import rendered_crosscheck
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import crosscheck_csdi  # noqa: E402
@@ -47,18 +47,8 @@ def test_our_cpu_presets_map_onto_the_original_config_keys():
 
 
 def test_a_saved_csdi_t_crosscheck_renders_one_row_per_side(tmp_path):
-    from knewimp.report.experiments.crosscheck import report
-
-    def runs(values):
-        return [dict(imputer_seed=i, mae=m, wass=2 * m, seconds=1.0) for i, m in enumerate(values)]
-
-    folder = tmp_path / "crosscheck" / "csdi_t"
-    folder.mkdir(parents=True)
-    saved = dict(dataset="bt", mechanism="mnar", cell_seed=0, extra={}, overrides=[],
-                 runs=dict(ours=runs([0.40, 0.41, 0.39]), theirs=runs([0.40, 0.39, 0.41]),
-                           ours_shared=runs([0.50, 0.51, 0.49])))
-    (folder / "cc_bt_mnar.json").write_text(json.dumps(saved))
-    (written,) = report(tmp_path, tmp_path / "out", log=lambda *a: None)
+    written = rendered_crosscheck(tmp_path, "csdi_t", "bt", "mnar", dict(
+        ours=[0.40, 0.41, 0.39], theirs=[0.40, 0.39, 0.41], ours_shared=[0.50, 0.51, 0.49]), wass_factor=2)
     assert written.name == "crosscheck_csdi_t.md"
     text = written.read_text()
     assert "| bt | mnar | 0 | ours | 3 | 0.4000 ± 0.0100 | t = +0.00, p = 1.000 | 0.800 ± 0.020 |" in text

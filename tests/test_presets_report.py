@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from conftest import rendered_crosscheck
 
 from knewimp.report.experiments.presets import preset_table
 
@@ -52,18 +53,8 @@ def test_a_saved_lockstep_output_becomes_a_block_without_the_shells_timing(tmp_p
 
 
 def test_a_crosscheck_folder_with_a_third_side_gets_one_row_per_side_each_tested_against_theirs(tmp_path):
-    from knewimp.report.experiments.crosscheck import report
-
-    def runs(values):
-        return [dict(imputer_seed=i, mae=m, wass=10 * m, seconds=1.0) for i, m in enumerate(values)]
-
-    folder = tmp_path / "crosscheck" / "remasker"
-    folder.mkdir(parents=True)
-    saved = dict(dataset="pk", mechanism="mcar", cell_seed=0, extra={}, overrides=[],
-                 runs=dict(ours=runs([0.50, 0.51, 0.49]), ours_count=runs([0.60, 0.61, 0.59]),
-                           theirs=runs([0.50, 0.49, 0.51])))
-    (folder / "cc_pk_mcar.json").write_text(json.dumps(saved))
-    (written,) = report(tmp_path, tmp_path / "out", log=lambda *a: None)
+    written = rendered_crosscheck(tmp_path, "remasker", "pk", "mcar", dict(
+        ours=[0.50, 0.51, 0.49], ours_count=[0.60, 0.61, 0.59], theirs=[0.50, 0.49, 0.51]), wass_factor=10)
     assert written.name == "crosscheck_remasker.md"
     text = written.read_text()
     assert "| pk | mcar | 0 | ours | 3 | 0.5000 ± 0.0100 | t = +0.00, p = 1.000 | 5.000 ± 0.100 |" in text
@@ -72,7 +63,11 @@ def test_a_crosscheck_folder_with_a_third_side_gets_one_row_per_side_each_tested
     assert "1 cell, 4 Welch tests: 2 reach p < 0.05 after Holm's" in text
     assert "pk mcar MAE (p = 0.000; ours_count higher by 20.0%)" in text
 
+    from knewimp.report.experiments.crosscheck import report
+
+    path = tmp_path / "crosscheck" / "remasker" / "cc_pk_mcar.json"
+    saved = json.loads(path.read_text())
     del saved["runs"]["theirs"]
-    (folder / "cc_pk_mcar.json").write_text(json.dumps(saved))
+    path.write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="no 'theirs' side"):
         report(tmp_path, tmp_path / "out2", log=lambda *a: None)
