@@ -23,7 +23,7 @@
 #                    in $(RESULTS)/downstream, each checked against the grid's record in $(RESULTS)
 #   make convergence MAE / WASS along the flow and the DSM loss per epoch (Figs. F.4-F.7), 120 cells
 #   make toys        the 2-D toys of Table F.1 (resumable), the points of the toys figure, then tables
-#   make scale       every method against the number of rows (1k..50k rows of diamonds, 3 seeds, a time cap
+#   make scale       every method against the number of rows (1k..50k rows of diamonds, 3 seeds, a CPU-time cap
 #                    per cell; resumable), then tables
 #   make bench-scale KnewImp's scalable presets against the exact kernel (accuracy at 5k rows and on cc),
 #                    and complete runs at 50,000 x 10 (results/tables/scale_knewimp.md gives each run's CPU time)

@@ -73,6 +73,19 @@ def test_a_fit_past_the_cap_is_recorded_failed_time_cap(tmp_path):
     assert other["status"] == "ok"
 
 
+def test_the_cap_counts_cpu_time_not_wall_time():
+    import time
+
+    from knewimp.harness.scale import TimeCap, time_cap
+
+    with time_cap(0.2):
+        time.sleep(0.4)  # waiting (a busy machine, I/O) uses no CPU time: not stopped
+    with pytest.raises(TimeCap, match="time_cap_s=0.2 s of CPU time"), time_cap(0.2):
+        end = time.process_time() + 5.0
+        while time.process_time() < end:
+            pass
+
+
 def test_a_subsampled_cell_records_memory_and_cpu_time(tmp_path):
     rec = run_cell(_compose(["dataset=diamonds", "n_rows=500", "wass_row_sample=100", "method=mean/published",
                              f"results_dir={tmp_path}"]))
@@ -94,7 +107,7 @@ def test_the_report_fits_the_exponent_and_says_who_is_usable_at_the_largest_n(tm
         pytest.approx(1.0)
     assert scale.fit_exponent([1000, 2000], [1.0, 4.0]) == pytest.approx(2.0)
     sentence = scale.usable_sentence(rows, recs)
-    assert sentence.startswith("At n = 4,000 rows") and "`mean/p` finished every recorded seed within the 60 s cap" in sentence
+    assert sentence.startswith("At n = 4,000 rows") and "`mean/p` finished every recorded seed within the cap of 60 CPU seconds" in sentence
     assert "`tdm/p` ran past the cap" in sentence
     markdown, _ = scale.scale_table(rows, recs)
     assert "| `tdm/p` | 2.00 | 4,000 | 0 / 1 / 0 |" in markdown

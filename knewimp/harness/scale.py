@@ -7,9 +7,11 @@ are unchanged:
   :func:`knewimp.protocol.cell_input.subsample_rows`); identity (a protocol key);
 * ``wass_row_sample``: WASS over at most that many rows (:func:`knewimp.protocol.metrics.wass`),
   which keeps its O(m^2) cost matrix affordable at 50,000 rows; identity;
-* ``time_cap_s``: a fit still running after that many seconds is stopped and recorded as
+* ``time_cap_s``: a fit that has used that many seconds of CPU time is stopped and recorded as
   ``failed`` with the error ``time cap: ...`` (not identity: it decides whether a cell finishes,
-  and the record says when it did not).
+  and the record says when it did not). CPU time, not wall time, so that a cell's fate does not
+  depend on what else the machine was running (a sweep beside a test suite, two sweeps on two
+  cores); with one thread per cell the two agree on an idle machine.
 
 A cell whose column (same method, settings, seed and protocol but the row count) already ran past
 its cap at fewer rows is not run: its record says ``failed`` with ``time cap: not run, ...`` and
@@ -70,9 +72,11 @@ def capped_at_fewer_rows(results_dir, identity: dict[str, Any], cap: float | Non
 
 @contextlib.contextmanager
 def time_cap(seconds: float | None):
-    """Raise :class:`TimeCap` in the block once ``seconds`` of wall time have passed (None: never).
+    """Raise :class:`TimeCap` in the block once the process has used ``seconds`` of CPU time in it
+    (user and system, all threads; None: never).
 
-    A SIGALRM timer: it interrupts Python code between bytecodes, so a method is stopped at its next
+    A SIGPROF timer (``ITIMER_PROF``, which counts the process's CPU time): it interrupts Python
+    code between bytecodes, so a method is stopped at its next
     Python-level step (a single long C call finishes first). Signals reach the main thread only;
     a cell run elsewhere with a cap is refused rather than left uncapped.
     """
@@ -83,15 +87,15 @@ def time_cap(seconds: float | None):
         raise RuntimeError("time_cap_s needs the cell to run in its process's main thread")
 
     def stop(signum, frame):
-        raise TimeCap(f"time cap: the fit ran past time_cap_s={seconds:g} s and was stopped")
+        raise TimeCap(f"time cap: the fit ran past time_cap_s={seconds:g} s of CPU time and was stopped")
 
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    previous = signal.signal(signal.SIGPROF, stop)
+    signal.setitimer(signal.ITIMER_PROF, float(seconds))
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0.0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0.0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def _status_mb(field: str) -> float | None:

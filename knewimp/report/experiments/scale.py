@@ -107,7 +107,7 @@ def usable_sentence(rows: dict[str, list[dict]], records: list[dict]) -> str:
     capped = [lb for lb, r in at_top.items() if r and r["capped"]]
     failed = [lb for lb, r in at_top.items() if r and r["failed"] and not r["capped"]]
     missing = [lb for lb, r in at_top.items() if r is None]
-    cap = f" within the {caps[-1]:g} s cap" if caps else ""
+    cap = f" within the cap of {caps[-1]:g} CPU seconds" if caps else ""
     parts = [f"At n = {top:,} rows on this machine (one thread per cell), "
              f"{', '.join(f'`{m}`' for m in usable) or 'no method'} finished every recorded seed{cap}"]
     if capped:
