@@ -150,11 +150,16 @@ def make_mixed_input(name: str, mechanism: str, missing_rate: float, seed: int,
     return MixedCell(frame, mask, num, list(spec.categorical))
 
 
+def numerical_part(cell: MixedCell) -> tuple[np.ndarray, np.ndarray]:
+    """The true values of the numerical columns (float64) and their columns of the mask."""
+    cols = list(cell.frame.columns)
+    return cell.frame[cell.numerical].to_numpy(np.float64), cell.mask[:, [cols.index(c) for c in cell.numerical]]
+
+
 def numerical_column_mean_mae(cell: MixedCell) -> float:
     """MAE on the missing numerical entries of filling each numerical column with its observed
     mean: the column mean's score on this mask, which the divergence rule compares against."""
-    X = cell.frame[cell.numerical].to_numpy(np.float64)
-    m_num = cell.mask[:, [list(cell.frame.columns).index(c) for c in cell.numerical]]
+    X, m_num = numerical_part(cell)
     return metrics.mae(X, metrics.column_mean_fill(X, m_num), m_num)
 
 
@@ -165,10 +170,8 @@ def mixed_metrics(cell: MixedCell, imputed: pd.DataFrame, max_rows: int | None =
     from sklearn.metrics import f1_score
 
     cols = list(cell.frame.columns)
-    jn = [cols.index(c) for c in cell.numerical]
-    X = cell.frame[cell.numerical].to_numpy(np.float64)
+    X, m_num = numerical_part(cell)
     X_hat = imputed[cell.numerical].to_numpy(np.float64)
-    m_num = cell.mask[:, jn]
     if not m_num.any():
         raise ValueError("no numerical entry is missing in this mask: MAE is undefined")
     out = dict(mae=metrics.mae(X, X_hat, m_num), rmse=metrics.rmse(X, X_hat, m_num))
