@@ -8,7 +8,10 @@ the same key):
 fixed per seed, when given), mechanism and seed, the cell's input through ``knewimp/paper`` (exact
 kernel, float64) and each variant of ``--variants`` (presets or ``preset+key=value`` overrides),
 one after the other in the same process, and records MAE, WASS and CPU seconds of each.
-``--steps`` / ``--epochs`` reduce the particle steps and DSM epochs per outer iteration of every
+A variant's ``reseed=K`` is not a method key: it runs that preset with imputer seed ``seed + K``
+on the same cell, so that ``knewimp/paper+reseed=1000`` measures how far the exact kernel moves
+from itself between two runs on one mask (the run-to-run spread any variant's ratio is read
+against). ``--steps`` / ``--epochs`` reduce the particle steps and DSM epochs per outer iteration of every
 variant alike (recorded; the report says when the settings are reduced).
 
 ``--timing N D`` times, on a synthetic correlated N x D matrix (z-scored ``Z W + 0.1 E``, MCAR 30%),
@@ -70,19 +73,28 @@ def _load() -> float:
     return float(os.getloadavg()[0])
 
 
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    """``preset+key=value+...`` -> (preset, Hydra overrides ``method.key=value``)."""
+def parse_variant(text: str) -> tuple[str, list[str], int]:
+    """``preset+key=value+...`` -> (preset, Hydra overrides ``method.key=value``, imputer seed offset
+    given by ``reseed=K``, 0 without it)."""
     preset, *pairs = text.split("+")
+    overrides, offset = [], 0
     for pair in pairs:
-        if "=" not in pair:
+        key, eq, value = pair.partition("=")
+        if not eq:
             raise SystemExit(f"--variants: {pair!r} in {text!r} is not key=value")
-    return preset, [f"method.{pair}" for pair in pairs]
+        if key == "reseed":
+            if not value.isdigit() or int(value) == 0:
+                raise SystemExit(f"--variants: reseed={value!r} in {text!r}: must be a positive integer")
+            offset = int(value)
+        else:
+            overrides.append(f"method.{pair}")
+    return preset, overrides, offset
 
 
 def run_variant(label: str, X: np.ndarray, mask: np.ndarray, seed: int, reduced: dict) -> dict:
-    preset, overrides = parse_variant(label)
+    preset, overrides, offset = parse_variant(label)
     reduced_overrides = [f"method.{k}={v}" for k, v in reduced.items()]
-    imputer = build_imputer(preset, *reduced_overrides, *overrides, random_state=seed, device="cpu", threads=1)
+    imputer = build_imputer(preset, *reduced_overrides, *overrides, random_state=seed + offset, device="cpu", threads=1)
     load0, c0, t0 = _load(), time.process_time(), time.perf_counter()
     try:
         X_hat = imputer.fit_transform(np.where(mask, np.nan, X))

@@ -1,6 +1,7 @@
 """The scaling experiment: large packaged tables (digest-checked), nested row subsamples, the time
 cap recorded as a result, peak memory in the records, and the report's fit and sentence."""
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,9 +147,46 @@ def test_the_bench_summary_averages_seeds_and_the_complete_run_meets_or_misses_i
                timings={"score_fit": 20.0, "particle_steps": 800.0})
     markdown, _ = scale.bench_table({"entries": entries + [dict(run, variant="knewimp/scalable", cpu_seconds=540.0),
                                                            dict(run, variant="knewimp/slow", cpu_seconds=660.0)]})
-    assert "| diamonds | 5,000 x 7 | mar | full | `knewimp/scalable` | 2 | 1.010 | 1.010 | yes | yes |" in markdown
+    # per cell: MAE ratios 1.025 and 1.000 (mean |ratio - 1| 1.25%); WASS 0.98 and 1.04 (3.0%)
+    assert rows[0]["mae_dev"] == pytest.approx(0.0125) and rows[0]["wass_dev"] == pytest.approx(0.03)
+    low, high = rows[0]["mae_ci"]  # mean 1.0125, sd 0.0177, t(0.975, 1) = 12.71: half-width 0.159
+    assert low == pytest.approx(1.0125 - 0.1588, abs=1e-3) and high == pytest.approx(1.0125 + 0.1588, abs=1e-3)
+    assert rows[1]["mae_ci"] is None, "one seed: no interval"
+    assert "| diamonds | 5,000 x 7 | mar | full | `knewimp/scalable` | 2 | 1.010 | 1.010 | 1.2% | 3.0% | 0.854 to 1.171 | yes | yes |" in markdown
     assert "| 50,000 x 10 | `knewimp/scalable` | 9.00 | yes | 15.00 | 20 | 800 | 0.300 | 5.0 |" in markdown
     assert "| 50,000 x 10 | `knewimp/slow` | 11.00 | no |" in markdown
+
+
+def test_the_exact_kernel_reseeded_gives_the_run_to_run_spread_each_variant_is_read_against():
+    cell = dict(kind="accuracy", dataset="cc", n=1030, d=7, mechanism="mar", n_outer=2, score_epochs=200,
+                n_steps=500, cpu_seconds=10.0, loadavg_before=1.0, file="a")
+    entries = []
+    for seed, (exact, again, approx) in enumerate([(0.50, 0.51, 0.505), (0.40, 0.392, 0.404)]):
+        entries += [dict(cell, seed=seed, variant="knewimp/paper", mae=exact, wass=exact),
+                    dict(cell, seed=seed, variant="knewimp/paper+reseed=1000", mae=again, wass=again),
+                    dict(cell, seed=seed, variant="knewimp/scalable", mae=approx, wass=approx)]
+    summary = scale.accuracy_summary(entries)
+    spread = next(r for r in summary if r["variant"] == "knewimp/paper+reseed=1000")
+    assert spread["mae_dev"] == pytest.approx(0.02)
+    (sentence,) = scale.spread_sentences(summary)
+    assert "moves a cell's MAE by 2.0% and its WASS by 2.0% on average over 2 seeds" in sentence
+    assert "`knewimp/scalable` 1.0% and 1.0% over 2 seeds (within that spread in both)" in sentence
+    worse = [dict(e, mae=0.60, wass=0.60) if e["variant"] == "knewimp/scalable" else e for e in entries]
+    assert "(beyond that spread in both)" in scale.spread_sentences(scale.accuracy_summary(worse))[0]
+    assert "moves a cell's MAE by" in scale.bench_table({"entries": entries})[0]
+
+
+def test_a_reseed_variant_offsets_the_imputer_seed_and_is_not_a_method_key():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_scale", Path(__file__).resolve().parents[1] / "scripts" / "bench_scale.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_variant("knewimp/paper+reseed=1000") == ("knewimp/paper", [], 1000)
+    assert bench.parse_variant("knewimp/scalable+dtype=float64") == ("knewimp/scalable", ["method.dtype=float64"], 0)
+    with pytest.raises(SystemExit, match="reseed='x'"):
+        bench.parse_variant("knewimp/paper+reseed=x")
 
 
 def test_a_failed_bench_run_is_listed_with_its_reason_and_left_out_of_the_means_with_its_pair():
