@@ -240,9 +240,11 @@ def spread_sentences(summary: list[dict]) -> list[str]:
             r[k] == spread[k] for k in ("dataset", "n", "mechanism", "settings"))]
         if not same:
             continue
+        def against(r, m):
+            return "no larger than" if r[f"{m}_dev"] <= spread[f"{m}_dev"] else "larger than"
+
         parts = [f"`{r['variant']}` {r['mae_dev']:.1%} and {r['wass_dev']:.1%} over {r['seeds']} seeds "
-                 f"({'within' if r['mae_dev'] <= spread['mae_dev'] and r['wass_dev'] <= spread['wass_dev'] else 'beyond'}"
-                 " that spread in both)" for r in same]
+                 f"(MAE {against(r, 'mae')}, WASS {against(r, 'wass')} that spread)" for r in same]
         out.append(f"On {spread['dataset']} ({spread['n']:,} rows, {spread['mechanism']}, {spread['settings']} settings), "
                    f"the exact kernel run again with another imputer seed on the same masks moves a cell's MAE by "
                    f"{spread['mae_dev']:.1%} and its WASS by {spread['wass_dev']:.1%} on average over {spread['seeds']} seeds "
