@@ -46,7 +46,8 @@ def test_a_cached_scan_equals_a_fresh_one_and_hands_out_records_of_its_own(tmp_p
     fresh = records.scan(tmp_path)
     assert len(fresh[0]) == 2 and len(fresh[1]) == 1
     with records.scan_cache():
-        once = records.scan(tmp_path)
-        assert once == fresh and len(records._SCAN_CACHE) == 3      # each file read once, then kept
-        once[0][0]["mae"] = -1.0                                     # a caller changing its copy
-        assert records.scan(tmp_path) == fresh
+        read, kept = records.scan(tmp_path), records.scan(tmp_path)
+        assert read == kept == fresh and len(records._SCAN_CACHE) == 3  # each file read once, then kept
+        for scanned in (read, kept):
+            scanned[0][0]["mae"] = -1.0                              # a caller changing its copy
+            assert records.scan(tmp_path) == fresh
