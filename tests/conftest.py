@@ -57,15 +57,30 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def installed_wheel(tmp_path_factory) -> Path:
+def installed_wheel(tmp_path_factory, worker_id) -> Path:
     """A wheel built from this checkout and installed into a folder of its own (no network:
     --no-deps, --no-index, --no-build-isolation; the dependencies come from this environment):
-    the folder to put on PYTHONPATH, with the console scripts in its bin/."""
+    the folder to put on PYTHONPATH, with the console scripts in its bin/. Built once for the whole
+    run: under pytest-xdist the workers share the base folder's parent, and the first to ask builds."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    with open(shared / "wheel.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "wheel.done").exists():
+            _install_wheel(shared / "wheel")
+            (shared / "wheel.done").touch()
+    return shared / "wheel" / "site"
+
+
+def _install_wheel(tmp: Path) -> None:
     import shutil
     import subprocess
     import sys
 
-    tmp = tmp_path_factory.mktemp("wheel")
+    shutil.rmtree(tmp, ignore_errors=True)  # a build that failed part way
+    tmp.mkdir()
     src = tmp / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -79,7 +94,6 @@ def installed_wheel(tmp_path_factory) -> Path:
     site = tmp / "site"
     subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, timeout=300)
-    return site
 
 
 

@@ -20,6 +20,7 @@ Files that only writers use live beside the records, hidden: ``.<cell id>~<host>
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import json
@@ -157,26 +158,31 @@ def read_regular(path: str | os.PathLike, max_bytes: int) -> bytes:
 def inspect_record(path: str | os.PathLike) -> tuple[dict[str, Any] | None, str | None]:
     """(record, None) for a usable record; (None, reason) for a damaged one; (None, None) when
     there is nothing at ``path``."""
-    path = Path(path)
+    rec, reason, _ = _inspect(Path(path))
+    return rec, reason
+
+
+def _inspect(path: Path) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """:func:`inspect_record` and the text of a usable record."""
     try:
         raw = read_regular(path, MAX_RECORD_BYTES)
     except FileNotFoundError:
-        return None, None
+        return None, None, None
     except IsADirectoryError:
-        return None, "a directory, not a file"
+        return None, "a directory, not a file", None
     except OSError as exc:
         if exc.errno is None:
-            return None, str(exc)
-        return None, f"not readable ({exc.strerror or exc})"
+            return None, str(exc), None
+        return None, f"not readable ({exc.strerror or exc})", None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, f"not UTF-8 text (byte {exc.start})"
+        return None, f"not UTF-8 text (byte {exc.start})", None
     rec, problem = parse_record_text(text)
     if problem:
-        return None, problem
+        return None, problem, None
     reason = record_problem(rec, path.stem)
-    return (None, reason) if reason else (rec, None)
+    return (None, reason, None) if reason else (rec, None, text)
 
 
 def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -192,12 +198,51 @@ def scan(results_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list[Dam
     """(usable records, damaged files with their reasons) under ``<results_dir>/runs/``."""
     good, damaged = [], []
     for path in _record_files(results_dir):
-        rec, reason = inspect_record(path)
+        rec, reason = inspect_record(path) if _SCAN_CACHE is None else _inspect_cached(path, _SCAN_CACHE)
         if rec is not None:
             good.append(rec)
         elif reason is not None:
             damaged.append(Damaged(path, reason))
     return good, damaged
+
+
+#: {absolute path: (stat key, text of a usable record or None, reason)} while :func:`scan_cache` is open.
+_SCAN_CACHE: dict[str, tuple[tuple, str | None, str | None]] | None = None
+
+
+@contextlib.contextmanager
+def scan_cache() -> Iterator[None]:
+    """Within the block, :func:`scan` re-reads and re-verifies a file only when its stat (device,
+    inode, size, modification and change times) differs from the last scan's: a report build
+    scans the same folders many times, and verifying thousands of records is most of each scan.
+    A file added, removed, rewritten or replaced since is seen as it is now; each scan still
+    returns records of its own (parsed again from the kept text), so no caller shares another's."""
+    global _SCAN_CACHE
+    outer = _SCAN_CACHE
+    if outer is None:
+        _SCAN_CACHE = {}
+    try:
+        yield
+    finally:
+        _SCAN_CACHE = outer
+
+
+def _inspect_cached(path: Path, cache: dict) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return inspect_record(path)
+    if not stat.S_ISREG(info.st_mode):
+        return inspect_record(path)
+    # taken before reading: a file replaced in between is kept under the older key, so read again next time
+    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    name = os.path.abspath(path)
+    hit = cache.get(name)
+    if hit is not None and hit[0] == key:
+        return (json.loads(hit[1]), None) if hit[1] is not None else (None, hit[2])
+    rec, reason, text = _inspect(path)
+    cache[name] = (key, text, reason)
+    return rec, reason
 
 
 def settled(rec: dict[str, Any] | None, config: Any) -> bool:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from knewimp.harness.atomic import write_text_atomic
 from knewimp.harness.status import grid_status
-from knewimp.harness.records import load_records
+from knewimp.harness.records import load_records, scan_cache
 from knewimp.report.cli import guarded
 from knewimp.report import experiments, paper, readme
 from knewimp.report.tables import write_tables
@@ -67,7 +67,11 @@ def documents() -> list[str]:
 def build(results_dir: str | Path = "results", out: str | Path | None = None, jobs: int = STATUS_JOBS,
           log=print) -> Path:
     """Regenerate every file; returns the folder holding tables/ and figures/."""
-    results_dir = Path(results_dir)
+    with scan_cache():  # the reports read the same folders again and again
+        return _build(Path(results_dir), out, jobs, log)
+
+
+def _build(results_dir: Path, out: str | Path | None, jobs: int, log) -> Path:
     out = Path(out) if out is not None else results_dir
     tables, figures = out / "tables", out / "figures"
     write_tables(results_dir, tables, figures_out=figures, log=log,
