@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from knewimp.base import BaseImputer, ImputationError, as_float, check_counts, resolve_device
 from knewimp.progress import Progress
@@ -48,10 +49,54 @@ def _half_sq_dist(x, y):
     return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1) / 2
 
 
-def sinkhorn_divergence(x, y, blur: float, scaling: float = 0.9):
-    """Debiased Sinkhorn divergence between uniform point clouds ``x`` and ``y`` of equal size."""
-    import torch
+# exp(x) < 1e-304 for x < -700, where exp leaves its fast path (subnormal and zero results cost
+# several times a normal one). Each row of exp(t - max t) holds an exact 1, so its sum is the same
+# double whether such terms are 0, subnormal or exp(-700): arguments are clamped there first.
+_EXP_FLOOR = -700.0
 
+
+def _logsumexp_(t, floor: float | None):
+    """log sum_j exp(t_ij) over the last dimension, as ``torch.logsumexp`` (the same operations on
+    the same values, for finite ``t``); overwrites ``t`` with exp(t - max); ``floor``: see above."""
+    m = t.amax(-1, keepdim=True)
+    t.sub_(m)
+    if floor is not None:
+        t.clamp_(min=floor)
+    return t.exp_().sum(-1).log_().add_(m.squeeze(-1))
+
+
+class _LogSumExp(torch.autograd.Function):
+    """``torch.logsumexp(t, -1)`` with autograd's gradient grad * exp(t - lse), both exps floored."""
+
+    @staticmethod
+    def forward(ctx, t):
+        lse = _logsumexp_(t.clone(), _EXP_FLOOR)
+        ctx.save_for_backward(t, lse)
+        return lse
+
+    @staticmethod
+    def backward(ctx, grad):
+        t, lse = ctx.saved_tensors
+        return (t - lse[..., None]).clamp_(min=_EXP_FLOOR).exp_().mul_(grad[..., None])
+
+
+def eps_schedule(diameter: float, blur: float, scaling: float) -> list[float]:
+    """geomloss' eps-scaling: diameter^2, exp(2 log diameter + 2k log scaling) for k = 0, 1, ...
+    while above blur^2, then blur^2 (the first two coincide, as there)."""
+    steps = np.arange(2 * math.log(diameter), 2 * math.log(blur), 2 * math.log(scaling))
+    return [diameter**2, *(math.exp(e) for e in steps.tolist()), blur**2]
+
+
+def sinkhorn_divergence(x, y, blur: float, scaling: float = 0.9):
+    """Debiased Sinkhorn divergence between uniform point clouds ``x`` and ``y`` of equal size.
+
+    With w = 1/B and softmin_eps(h)_i = -eps log sum_j w exp((h_j - C_ij) / eps), the four
+    potentials f_ba (cost x->y), g_ab (y->x), f_aa (x->x), g_bb (y->y) start at softmin(0) at
+    eps_0 and are updated, for each eps of :func:`eps_schedule`, all at once by
+    f <- (f + softmin_eps(partner potential)) / 2 (f_ba with g_ab, f_aa and g_bb with themselves).
+    A last update at blur^2, with the potentials detached, gives
+    S = mean(f_ba - f_aa) + mean(g_ab - g_bb), differentiable in ``x`` and ``y`` through the costs.
+    """
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     B = len(x)
@@ -62,23 +107,26 @@ def sinkhorn_divergence(x, y, blur: float, scaling: float = 0.9):
     xd, yd = x.detach(), y.detach()
     # the four problems (x->y, y->x, x->x, y->y) stacked, so each Sinkhorn step is one logsumexp
     C = torch.stack([_half_sq_dist(x, yd), _half_sq_dist(y, xd), _half_sq_dist(x, xd), _half_sq_dist(y, yd)])
-    partner = torch.tensor([1, 0, 2, 3], device=x.device)  # f_ba pairs with g_ab; f_aa, g_bb with themselves
-
-    def softmin(eps, cost, h):  # -eps * log sum_j w_j exp(h_j / eps - C_ij / eps)
-        return -eps * torch.logsumexp(log_w + (h[:, None, :] - cost) / eps, dim=2)
+    partner = torch.tensor([1, 0, 2, 3], device=x.device)
 
     with torch.no_grad():
         both = torch.cat([xd, yd])
         diameter = max(float((both.max(0).values - both.min(0).values).norm()), blur)
-        eps_list = [diameter**2]
-        eps_list += [math.exp(e) for e in np.arange(2 * math.log(diameter), 2 * math.log(blur), 2 * math.log(scaling))]
-        eps_list += [blur**2]
+        eps_list = eps_schedule(diameter, blur, scaling)
         Cd = C.detach()
-        pot = softmin(eps_list[0], Cd, torch.zeros_like(Cd[:, 0, :]))
-        for eps in eps_list:
-            pot = (pot + softmin(eps, Cd, pot[partner])) / 2  # symmetric (averaged) updates
+        # exp's argument is >= -(max C + range of the potentials) / eps, both about max C
+        reach = 2 * float(Cd.max())
+        t = torch.empty_like(Cd)  # one buffer for every step
+        h = torch.zeros_like(Cd[:, 0, :])
+        pot = None
+        for eps in eps_list[:1] + eps_list:
+            torch.sub(h[:, None, :], Cd, out=t)
+            new = _logsumexp_(t.div_(eps).add_(log_w), _EXP_FLOOR if reach > -_EXP_FLOOR * eps else None).mul_(-eps)
+            pot = new if pot is None else pot.add_(new).div_(2)  # symmetric (averaged) updates
+            torch.index_select(pot, 0, partner, out=h)
     # the last update carries the gradient, through the costs only (potentials detached)
-    f_ba, g_ab, f_aa, g_bb = softmin(eps_list[-1], C, pot[partner])
+    eps = eps_list[-1]
+    f_ba, g_ab, f_aa, g_bb = -eps * _LogSumExp.apply(log_w + (h[:, None, :] - C) / eps)
     return (f_ba - f_aa).mean() + (g_ab - g_bb).mean()
 
 
@@ -163,8 +211,10 @@ class SinkhornImputer(BaseImputer):
         init = np.where(mask, means + float(self.noise) * rng.standard_normal(X.shape), X)
         X_obs = torch.as_tensor(filled, dtype=dtype, device=device)
         M = torch.as_tensor(mask, device=device)
-        Z = torch.nn.Parameter(torch.as_tensor(init, dtype=dtype, device=device))
-        opt = torch.optim.RMSprop([Z], lr=float(self.lr))
+        Z = torch.as_tensor(init, dtype=dtype, device=device).requires_grad_()
+        # torch.optim.RMSprop's single-tensor step (alpha 0.99, eps 1e-8), without its bookkeeping
+        square_avg = torch.zeros_like(Z)
+        lr, alpha = float(self.lr), 0.99
         losses = np.empty(int(self.n_iter))
         progress = Progress("sinkhorn", int(self.n_iter))
         for it in range(int(self.n_iter)):
@@ -172,13 +222,16 @@ class SinkhornImputer(BaseImputer):
             idx_t = torch.as_tensor(idx, device=device)
             rows = torch.where(M[idx_t], Z[idx_t], X_obs[idx_t])
             loss = sinkhorn_divergence(rows[:B], rows[B:], self.blur_, float(self.scaling))
-            if not torch.isfinite(loss):
-                progress.close()
-                raise ImputationError(f"Sinkhorn loss became {loss.item()} at iteration {it}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
             losses[it] = loss.item()
+            if not math.isfinite(losses[it]):
+                progress.close()
+                raise ImputationError(f"Sinkhorn loss became {losses[it]} at iteration {it}")
+            Z.grad = None
+            loss.backward()
+            with torch.no_grad():
+                g = Z.grad
+                square_avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+                Z.addcdiv_(g, square_avg.sqrt().add_(1e-8), value=-lr)
             progress.update()
         progress.close()
         self.n_iter_ = int(self.n_iter)

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import ot
 import pytest
@@ -63,3 +65,69 @@ def test_batch_rule_and_bad_arguments(synthetic):
     for kw in (dict(n_iter=0), dict(scaling=1.0), dict(blur=-1.0), dict(eps_quantile=0)):
         with pytest.raises(ValueError, match=next(iter(kw))):
             SinkhornImputer(**kw).fit(Xm)
+
+
+def _plain_divergence(x, y, blur, scaling):
+    # the batch step written out plainly (torch.logsumexp, fresh tensors, exp left to underflow)
+    B = len(x)
+    log_w = -math.log(B)
+
+    def cost(a, b):
+        return ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1) / 2
+
+    def softmin(eps, C, h):
+        return -eps * torch.logsumexp(log_w + (h[:, None, :] - C) / eps, dim=2)
+
+    C = torch.stack([cost(x, y.detach()), cost(y, x.detach()), cost(x, x.detach()), cost(y, y.detach())])
+    with torch.no_grad():
+        both = torch.cat([x, y]).detach()
+        diameter = max(float((both.max(0).values - both.min(0).values).norm()), blur)
+        logs = np.arange(2 * math.log(diameter), 2 * math.log(blur), 2 * math.log(scaling))
+        eps_list = [diameter**2] + [math.exp(e) for e in logs] + [blur**2]
+        pot = softmin(eps_list[0], C.detach(), torch.zeros(4, B, dtype=x.dtype))
+        for eps in eps_list:
+            pot = (pot + softmin(eps, C.detach(), pot[[1, 0, 2, 3]])) / 2
+    f_ba, g_ab, f_aa, g_bb = softmin(eps_list[-1], C, pot[[1, 0, 2, 3]])
+    return (f_ba - f_aa).mean() + (g_ab - g_bb).mean()
+
+
+@pytest.mark.parametrize("blur", [0.7, 0.05])  # 0.05: most of exp's arguments far below -745
+def test_divergence_and_gradient_are_bit_identical_to_the_plain_step(blur):
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(24, 3)) * 2, rng.normal(size=(24, 3)) * 2 + 0.5
+    y[:4] = x[:4]  # rows drawn in both batches: zero costs off the x->x, y->y diagonals
+    vals, grads = [], []
+    for f in (sinkhorn_divergence, _plain_divergence):
+        xt, yt = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+        val = f(xt, yt, blur, 0.9)
+        val.backward()
+        vals.append(val)
+        grads.append((xt.grad, yt.grad))
+    assert torch.equal(vals[0], vals[1])
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+
+
+def test_imputer_is_bit_identical_to_the_plain_loop():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 3)) * 3
+    mask = rng.random(X.shape) < 0.3
+    Xm = np.where(mask, np.nan, X)
+    kw = dict(n_iter=6, batch_size=16, lr=0.05, noise=0.1, random_state=3)
+    imp = SinkhornImputer(**kw, standardize=False, device="cpu")
+    out = imp.fit_transform(Xm)
+    # the plain loop: same draws, torch.optim.RMSprop over the whole matrix
+    r = np.random.default_rng(3)
+    means = np.nanmean(Xm, axis=0)
+    filled = np.where(mask, means, Xm)
+    blur = pick_blur(filled, 0.5, 0.05, 2000, r)
+    Z = torch.nn.Parameter(torch.tensor(np.where(mask, means + 0.1 * r.standard_normal(X.shape), Xm)))
+    opt = torch.optim.RMSprop([Z], lr=0.05)
+    M, X_obs = torch.tensor(mask), torch.tensor(filled)
+    for _ in range(6):
+        idx = torch.tensor(np.concatenate([r.choice(40, 16, replace=False), r.choice(40, 16, replace=False)]))
+        rows = torch.where(M[idx], Z[idx], X_obs[idx])
+        loss = _plain_divergence(rows[:16], rows[16:], blur, 0.9)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    np.testing.assert_array_equal(out, Z.detach().numpy())
