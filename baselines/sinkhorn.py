@@ -14,8 +14,9 @@ scaling)``, which the original code calls: the entropic strength is eps = blur^2
 eps-scaling from the squared diameter of the two batches down to blur^2 by factors scaling^2,
 with symmetric log-domain updates, one final extrapolation step that carries the gradient, and
 OT_eps evaluated as the dual value <a, f> + <b, g> (envelope theorem: the potentials are
-detached). The steps before the last are evaluated in base 2 (2^(log2(e) x) for exp(x)): the
-same values up to round-off, at a lower cost. The published default ``blur`` is picked from the
+detached). The steps before the last are evaluated in base 2 (2^(log2(e) x) for exp(x)), and
+the last one is differentiated in closed form (see ``_LastStep``): the same values up to
+round-off, at a lower cost. The published default ``blur`` is picked from the
 data: ``eps_mult`` (0.05) times the ``eps_quantile`` (median) of the halved pairwise squared
 distances between mean-imputed rows (at most ``eps_max_points`` of them).
 """
@@ -45,9 +46,10 @@ def pick_blur(X_mean_filled: np.ndarray, quantile: float, mult: float, max_point
     return float(np.partition(dists, k - 1)[k - 1] * mult)
 
 
-def _half_sq_dist(x, y):
+def _half_sq_dists(a, b):
+    """C[k, i, j] = |a[k, i] - b[k, j]|^2 / 2 for stacked point clouds."""
     # the explicit difference, not the |x|^2 + |y|^2 - 2xy expansion: exact zeros on the diagonal
-    return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1) / 2
+    return ((a[:, :, None, :] - b[:, None, :, :]) ** 2).sum(-1) / 2
 
 
 # exp(x) < 1e-304 for x < -700 and 2^x < 1e-301 for x < -1000, where exp and exp2 leave their
@@ -58,32 +60,42 @@ _EXP_FLOOR, _EXP2_FLOOR = -700.0, -1000.0
 _LOG2E, _LN2 = 1 / math.log(2), math.log(2)
 
 
-def _logsumexp_(t, floor: float | None, base2: bool = False):
-    """log sum_j exp(t_ij) over the last dimension, as ``torch.logsumexp`` (the same operations on
-    the same values, for finite ``t``), or log2 sum_j 2^t_ij with ``base2``; overwrites ``t``;
+def _log2sumexp2_(t, floor: float | None):
+    """log2 sum_j 2^t_ij over the last dimension, shifted by the row maxima; overwrites ``t``;
     ``floor``: see above."""
     m = t.amax(-1, keepdim=True)
     t.sub_(m)
     if floor is not None:
         t.clamp_(min=floor)
-    if base2:
-        return t.exp2_().sum(-1).log2_().add_(m.squeeze(-1))
-    return t.exp_().sum(-1).log_().add_(m.squeeze(-1))
+    return t.exp2_().sum(-1).log2_().add_(m.squeeze(-1))
 
 
-class _LogSumExp(torch.autograd.Function):
-    """``torch.logsumexp(t, -1)`` with autograd's gradient grad * exp(t - lse), both exps floored."""
+class _LastStep(torch.autograd.Function):
+    """The last update and the divergence, S = mean(f_ba - f_aa) + mean(g_ab - g_bb) with
+    f = -eps logsumexp_j(log w + (h_j - C_ij) / eps) per problem (``a``: the moving points of
+    each problem, ``b`` its detached targets, ``C`` their costs, ``h`` the partner potentials).
+
+    The gradient in closed form: dS/dC_ij = s P_ij / B for the plan P_ij = exp(t_ij - lse_i)
+    (rows summing to 1; s = +1 for x->y and y->x, -1 for x->x and y->y) and dC_ij/da_i = a_i - b_j,
+    so dS/da = s (a - P b) / B, one batched product instead of B x B x d differences."""
 
     @staticmethod
-    def forward(ctx, t):
-        lse = _logsumexp_(t.clone(), _EXP_FLOOR)
-        ctx.save_for_backward(t, lse)
-        return lse
+    def forward(ctx, a, b, C, h, eps, log_w):
+        t = torch.sub(h[:, None, :], C).div_(eps).add_(log_w)
+        m = t.amax(-1, keepdim=True)
+        e = t.sub_(m).clamp_(min=_EXP_FLOOR).exp_()
+        total = e.sum(-1)
+        f_ba, g_ab, f_aa, g_bb = -eps * total.log().add_(m.squeeze(-1))
+        ctx.save_for_backward(a, b, e, total)
+        return (f_ba - f_aa).mean() + (g_ab - g_bb).mean()
 
     @staticmethod
     def backward(ctx, grad):
-        t, lse = ctx.saved_tensors
-        return (t - lse[..., None]).clamp_(min=_EXP_FLOOR).exp_().mul_(grad[..., None])
+        a, b, e, total = ctx.saved_tensors
+        plan = e.div_(total[..., None])
+        sign = torch.tensor([1.0, 1.0, -1.0, -1.0], dtype=a.dtype, device=a.device)
+        da = torch.baddbmm(a, plan, b, alpha=-1).mul_((sign * (grad / a.shape[1]))[:, None, None])
+        return da, None, None, None, None, None
 
 
 def eps_schedule(diameter: float, blur: float, scaling: float) -> list[float]:
@@ -112,14 +124,14 @@ def sinkhorn_divergence(x, y, blur: float, scaling: float = 0.9):
     # letting it also flow through the other side would count it twice.
     xd, yd = x.detach(), y.detach()
     # the four problems (x->y, y->x, x->x, y->y) stacked, so each Sinkhorn step is one logsumexp
-    C = torch.stack([_half_sq_dist(x, yd), _half_sq_dist(y, xd), _half_sq_dist(x, xd), _half_sq_dist(y, yd)])
+    a, b = torch.stack([xd, yd, xd, yd]), torch.stack([yd, xd, xd, yd])
     partner = torch.tensor([1, 0, 2, 3], device=x.device)
 
     with torch.no_grad():
         both = torch.cat([xd, yd])
         diameter = max(float((both.max(0).values - both.min(0).values).norm()), blur)
         eps_list = eps_schedule(diameter, blur, scaling)
-        Cd = C.detach()
+        Cd = _half_sq_dists(a, b)
         # exp's argument is >= -(max C + range of the potentials) / eps, both about max C
         reach = 2 * float(Cd.max())
         t = torch.empty_like(Cd)  # one buffer for every step
@@ -131,7 +143,7 @@ def sinkhorn_divergence(x, y, blur: float, scaling: float = 0.9):
             # t_ij = log2(e) ((h_j - C_ij) / eps + log w) = hs_j - k C_ij, softmin = -eps ln 2 log2 sum 2^t
             k = _LOG2E / eps
             torch.sub(torch.add(log2_w, h, alpha=k)[:, None, :], Cd, alpha=k, out=t)
-            lse2 = _logsumexp_(t, _EXP2_FLOOR if reach * k > -_EXP2_FLOOR else None, base2=True)
+            lse2 = _log2sumexp2_(t, _EXP2_FLOOR if reach * k > -_EXP2_FLOOR else None)
             if pot is None:
                 pot = lse2.mul_(-eps * _LN2)
             else:  # symmetric (averaged) updates
@@ -139,8 +151,7 @@ def sinkhorn_divergence(x, y, blur: float, scaling: float = 0.9):
             torch.index_select(pot, 0, partner, out=h)
     # the last update carries the gradient, through the costs only (potentials detached)
     eps = eps_list[-1]
-    f_ba, g_ab, f_aa, g_bb = -eps * _LogSumExp.apply(log_w + (h[:, None, :] - C) / eps)
-    return (f_ba - f_aa).mean() + (g_ab - g_bb).mean()
+    return _LastStep.apply(torch.stack([x, y, x, y]), b, Cd, h, eps, log_w)
 
 
 class SinkhornImputer(BaseImputer):
