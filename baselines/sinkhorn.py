@@ -49,7 +49,8 @@ def pick_blur(X_mean_filled: np.ndarray, quantile: float, mult: float, max_point
 def _half_sq_dists(a, b):
     """C[k, i, j] = |a[k, i] - b[k, j]|^2 / 2 for stacked point clouds."""
     # the explicit difference, not the |x|^2 + |y|^2 - 2xy expansion: exact zeros on the diagonal
-    return ((a[:, :, None, :] - b[:, None, :, :]) ** 2).sum(-1) / 2
+    diff = a[:, :, None, :] - b[:, None, :, :]
+    return diff.mul_(diff).sum(-1).div_(2)
 
 
 # exp(x) < 1e-304 for x < -700 and 2^x < 1e-301 for x < -1000, where exp and exp2 leave their
@@ -131,7 +132,9 @@ def sinkhorn_divergence(x, y, blur: float, scaling: float = 0.9):
         both = torch.cat([xd, yd])
         diameter = max(float((both.max(0).values - both.min(0).values).norm()), blur)
         eps_list = eps_schedule(diameter, blur, scaling)
-        Cd = _half_sq_dists(a, b)
+        # y->x costs are the x->y costs transposed, to the bit ((u - v)^2 = (v - u)^2)
+        C_xy, C_xx, C_yy = _half_sq_dists(a[[0, 2, 3]], b[[0, 2, 3]])
+        Cd = torch.stack([C_xy, C_xy.T, C_xx, C_yy])
         # exp's argument is >= -(max C + range of the potentials) / eps, both about max C
         reach = 2 * float(Cd.max())
         t = torch.empty_like(Cd)  # one buffer for every step
