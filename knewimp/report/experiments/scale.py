@@ -227,7 +227,7 @@ def accuracy_summary(acc: list[dict]) -> list[dict]:
 
 
 def _reseeded(variant: str) -> bool:
-    return variant.startswith(EXACT + "+") and "reseed=" in variant
+    return variant.startswith(EXACT + "+") and "+reseed=" in variant
 
 
 def spread_sentences(summary: list[dict]) -> list[str]:
@@ -312,7 +312,8 @@ def bench_table(data: dict) -> tuple[str, list[dict]]:
                          f"{r['seeds']} | {r['mae_ratio']:.3f} | {r['wass_ratio']:.3f} | {r['mae_dev']:.1%} | "
                          f"{r['wass_dev']:.1%} | {ci} | {'yes' if r['within'] else 'no'} | {'yes' if r['no_worse'] else 'no'} |")
         lines.append("")
-        lines += [*spread_sentences(summary), ""] if spread_sentences(summary) else []
+        spreads = spread_sentences(summary)
+        lines += [*spreads, ""] if spreads else []
     runs = [e for e in entries if e.get("kind") == "full_run"]
     if runs:
         lines += ["### Complete runs", "",
