@@ -34,7 +34,6 @@ runs in float32 (the original uses mixed precision on GPU).
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -45,10 +44,6 @@ from knewimp.progress import Progress
 _LN_EPS = 1e-8  # the original's LayerNorm eps
 _SCALE_EPS = 1e-8  # min-max denominator guard, as in the original
 _PREDICT_CHUNK = 4096  # rows per forward pass at imputation
-#: Below this many keys, torch's CPU softmax over the last dimension runs a scalar loop per row
-#: (several times slower than the same arithmetic as whole-tensor operations); from it on, the
-#: vectorised kernel wins. Measured with ``scripts/bench_remasker_floor.py --softmax``.
-_SMALL_SOFTMAX = 16
 
 
 def _sincos(E: int, p: int) -> np.ndarray:
@@ -58,46 +53,12 @@ def _sincos(E: int, p: int) -> np.ndarray:
     return np.concatenate([np.zeros((1, E)), np.concatenate([np.sin(angles), np.cos(angles)], axis=1)], axis=0)
 
 
-@functools.lru_cache(maxsize=None)
-def _small_softmax():
-    """Softmax over the last dimension as an autograd function of whole-tensor operations:
-
-        y = exp(s - max_j s_j) / sum_j exp(s - max_j s_j),   ds = y * (g - sum_j g_j y_j)
-
-    the same function and gradient as ``torch.softmax(s, -1)``, which on CPU is much slower when
-    the last dimension is short (rounding differs in the last bits: sums in another order)."""
-    import torch
-
-    class SmallSoftmax(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, s):
-            e = (s - s.amax(-1, keepdim=True)).exp_()
-            y = e.div_(e.sum(-1, keepdim=True))
-            ctx.save_for_backward(y)
-            return y
-
-        @staticmethod
-        def backward(ctx, g):
-            (y,) = ctx.saved_tensors
-            gy = g * y
-            return gy.sub_(y * gy.sum(-1, keepdim=True))
-
-    return SmallSoftmax.apply
-
-
-def _softmax(scores):
-    """Softmax over the keys (last dimension), by the faster of two exact formulations."""
-    import torch
-
-    if scores.shape[-1] < _SMALL_SOFTMAX and scores.device.type == "cpu":
-        return _small_softmax()(scores)
-    return torch.softmax(scores, dim=-1)
-
-
 def _build(p: int, E: int, depth: int, decoder_depth: int, heads: int, mlp_ratio: float, generator):
     import torch
     import torch.nn.functional as F
     from torch import nn
+
+    from knewimp.baselines.attention import softmax
 
     def linear(a, b):
         layer = torch.nn.utils.skip_init(nn.Linear, a, b)  # no draw from the global RNG
@@ -123,13 +84,13 @@ def _build(p: int, E: int, depth: int, decoder_depth: int, heads: int, mlp_ratio
         def forward(self, x, bias=None):
             B, T, _ = x.shape
             q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
-            # explicit softmax attention: at these lengths the fused kernel is no faster on CPU
-            # (scaled_dot_product_attention, a whole training step timed both ways); the key
-            # mask is one additive term shared by all encoder blocks
+            # explicit softmax attention (baselines/attention.py: at a row's few tokens torch's
+            # fused and softmax kernels are the slow part of a CPU step); the key mask is one
+            # additive term shared by all encoder blocks
             scores = (q @ k.transpose(-2, -1)) * scale
             if bias is not None:
                 scores = scores + bias
-            a = _softmax(scores) @ v
+            a = softmax(scores) @ v
             x = x + self.proj(a.transpose(1, 2).reshape(B, T, E))
             return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
 

@@ -11,7 +11,7 @@ one thread. ``old / GEMM floor`` bounds the speed-up reachable without faster pr
 
 ``--softmax`` times instead the attention softmax alone, forward and backward, at the shapes of
 a block (batch 64, 4 heads, T queries and T keys) for a range of T: ``torch.softmax`` against
-the whole-tensor formulation the network uses below ``_SMALL_SOFTMAX`` keys, with the largest
+the whole-tensor form ``baselines/attention.py`` uses below ``SHORT_KEYS`` keys, with the largest
 difference of their outputs and gradients.
 
     .venv/bin/python scripts/bench_remasker_floor.py --softmax
@@ -53,12 +53,12 @@ def flops_of(name, args):
 
 def softmax_table(torch, repeats: int) -> int:
     """CPU microseconds of softmax forward + backward over the keys, both formulations, per T."""
-    from knewimp.baselines import remasker as new
+    from knewimp.baselines import attention
 
     torch.set_num_threads(1)
-    small = new._small_softmax()
+    small = attention._short_softmax()
     print(f"softmax over T keys of (64, 4, T, T) scores, forward + backward, CPU us (median of {repeats}), "
-          f"load avg {os.getloadavg()[0]:.1f}; the network uses the whole-tensor form below T = {new._SMALL_SOFTMAX}")
+          f"load avg {os.getloadavg()[0]:.1f}; the networks use the whole-tensor form below T = {attention.SHORT_KEYS}")
     print("T | torch.softmax | whole-tensor | ratio | max |dy| | max |ds|")
     for T in (4, 6, 8, 10, 12, 14, 15, 16, 18, 24, 32, 42):
         g = torch.Generator().manual_seed(T)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..attention import attend, softmax
 from .schedule import position_encoding, sinusoidal_table
 
 
@@ -53,7 +54,7 @@ def encoder_layer_train(layer: nn.TransformerEncoderLayer, x: torch.Tensor, p: f
     q, k, v = qkv[0], qkv[1], qkv[2]
     # in-place steps only where autograd keeps no copy of the overwritten tensor (matmul, scalar
     # division and addition save their inputs, not their outputs); x + y == y + x exactly
-    w = torch.softmax((q @ k.transpose(-1, -2)).div_(math.sqrt(C // H)), dim=-1)
+    w = softmax((q @ k.transpose(-1, -2)).div_(math.sqrt(C // H)))
     o = (_dropout(w, p, generator) @ v).transpose(1, 2).reshape(B, L, C)
     x = layer.norm1(_dropout(attn.out_proj(o), p, generator).add_(x))
     f = layer.linear2(_dropout(F.gelu(layer.linear1(x)), p, generator))
@@ -70,7 +71,7 @@ def encoder_layer_eval(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> to
     B, L, C = x.shape
     H = attn.num_heads
     qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).view(B, L, 3, H, C // H).permute(2, 0, 3, 1, 4)
-    o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(B, L, C)
+    o = attend(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(B, L, C)
     x = layer.norm1(attn.out_proj(o).add_(x))
     return layer.norm2(layer.linear2(F.gelu(layer.linear1(x))).add_(x))
 
@@ -117,7 +118,7 @@ class ResidualBlock(nn.Module):
         H = attn.num_heads
         y = h + self.step_proj(emb).unsqueeze(1)
         qkv = F.linear(y, attn.in_proj_weight, attn.in_proj_bias).view(B, L, 3, H, C // H).permute(2, 0, 3, 1, 4)
-        o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(B * L, C)[flat]
+        o = attend(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(B * L, C)[flat]
         x = layer.norm1(attn.out_proj(o).add_(y.reshape(B * L, C)[flat]))
         x = layer.norm2(layer.linear2(F.gelu(layer.linear1(x))).add_(x))
         z = self.mid_proj(x).add_(self.side_proj(side_const)[flat % L])
