@@ -10,12 +10,18 @@ dataset's rows and a 30% MCAR mask, one training step of the K stacked models ag
 of the library's single model, interleaved. A ratio above 1 is what batching would buy per cell;
 per-model compute that does not shrink with K (the step is compute-bound) keeps it near 1.
 
-    .venv/bin/python scripts/bench_remasker_batched.py --dataset wqw --models 1,5,15
+    .venv/bin/python scripts/bench_remasker_batched.py --datasets wqw,pk,bcd --models 1,5,15 \\
+        --out results/bench/batched_remasker.json
+
+``make tables`` renders the JSON (``kind: bench_batched``) as ``results/tables/bench_batched_remasker.md``.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -89,45 +95,37 @@ def stacked_step_fn(torch, models, lr=1e-3):
         opt.step()
         loss.item()
 
+    step.forward = forward  # for the check that the stacked network is the K networks
     return step
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", default="wqw")
-    ap.add_argument("--models", default="1,5,15", help="comma-separated K: cells trained side by side")
-    ap.add_argument("--repeats", type=int, default=15, help="steps of each kind (per K), interleaved")
-    args = ap.parse_args(argv)
-
-    import torch
-
+def measure(torch, dataset: str, models: list[int], repeats: int) -> dict:
+    """Per K: CPU ms per model-step of K single steps and of one stacked step, on ``dataset``'s rows."""
     from knewimp.baselines import remasker
     from knewimp.protocol.cell_input import make_cell_input
 
-    torch.set_num_threads(1)
     data_dir = os.environ.get("KNEWIMP_DATA_DIR") or (ROOT.parent / "shared" / "data" / "uci")
-    X, mask = make_cell_input(args.dataset, "mcar", 0.3, 0, data_dir=data_dir, download=False)
+    X, mask = make_cell_input(dataset, "mcar", 0.3, 0, data_dir=data_dir, download=False)
     n, d = X.shape
     lo, span = np.nanmin(np.where(mask, np.nan, X), 0), np.ptp(X, 0) + 1e-8
     data = torch.as_tensor(np.nan_to_num((X - lo) / span), dtype=torch.float32)
     observed = torch.as_tensor(~mask)
     imp, gen = remasker.ReMaskerImputer(), torch.Generator().manual_seed(0)
 
+    def build(K):
+        return [remasker._build(d, E, DEPTH, DECODER_DEPTH, HEADS, 4.0, torch.Generator().manual_seed(i))
+                for i in range(K)]
+
     def batch():
         idx = torch.randperm(n, generator=gen)[:B]
         obs = observed[idx]
         return data[idx], obs, imp._remask(obs, gen)
 
-    print(f"{args.dataset} {n}x{d}, mcar 30% seed 0, batch {B}, paper network; CPU ms per model-step, "
-          f"{args.repeats} steps each, interleaved, one thread, load avg {os.getloadavg()[0]:.1f}")
-    print("K | K single steps, ms per model | one stacked step, ms per model | single / stacked")
-    for K in (int(k) for k in args.models.split(",")):
-        models = [remasker._build(d, E, DEPTH, DECODER_DEPTH, HEADS, 4.0, torch.Generator().manual_seed(i))
-                  for i in range(K)]
-        singles = [(m, remasker._FlatAdamW(m.parameters(), 1e-3, (0.9, 0.95), weight_decay=0.01)) for m in
-                   [remasker._build(d, E, DEPTH, DECODER_DEPTH, HEADS, 4.0, torch.Generator().manual_seed(i))
-                    for i in range(K)]]
-        stacked = stacked_step_fn(torch, models)
+    load = [os.getloadavg()[0]]
+    rows = []
+    for K in models:
+        singles = [(m, remasker._FlatAdamW(m.parameters(), 1e-3, (0.9, 0.95), weight_decay=0.01)) for m in build(K)]
+        stacked = stacked_step_fn(torch, build(K))
 
         def single_steps(batches):
             for (model, opt), (x, obs, vis) in zip(singles, batches):
@@ -142,15 +140,44 @@ def main(argv=None) -> int:
             stacked(*(torch.stack(t) for t in zip(*batches)))
 
         secs = {"single": 0.0, "stacked": 0.0}
-        for r in range(args.repeats + 2):
+        for r in range(repeats + 2):
             batches = [batch() for _ in range(K)]
             for name, fn in (("single", single_steps), ("stacked", stacked_step))[::1 if r % 2 else -1]:
                 c0 = time.process_time()
                 fn(batches)
                 if r >= 2:  # the first two rounds warm up
                     secs[name] += time.process_time() - c0
-        single, stack = (secs[k] / args.repeats / K * 1e3 for k in ("single", "stacked"))
-        print(f"{K} | {single:.1f} | {stack:.1f} | {single / stack:.2f}x", flush=True)
+        rows.append(dict(K=K, single_ms=secs["single"] / repeats / K * 1e3, stacked_ms=secs["stacked"] / repeats / K * 1e3))
+        load.append(os.getloadavg()[0])
+    return dict(dataset=dataset, n=n, d=d, repeats=repeats, load=[min(load), max(load)], rows=rows)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default="wqw")
+    ap.add_argument("--models", default="1,5,15", help="comma-separated K: cells trained side by side")
+    ap.add_argument("--repeats", type=int, default=15, help="steps of each kind (per K), interleaved")
+    ap.add_argument("--out", type=Path, default=None, help="JSON to write (kind bench_batched)")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    blocks = []
+    for dataset in args.datasets.split(","):
+        block = measure(torch, dataset, [int(k) for k in args.models.split(",")], args.repeats)
+        print(f"{dataset} {block['n']}x{block['d']}, mcar 30% seed 0, batch {B}, paper network; CPU ms per "
+              f"model-step, {args.repeats} steps each, interleaved, one thread, load avg {block['load'][1]:.1f}")
+        for row in block["rows"]:
+            print(f"K={row['K']}: K single steps {row['single_ms']:.1f}, one stacked step {row['stacked_ms']:.1f}, "
+                  f"single / stacked {row['single_ms'] / row['stacked_ms']:.2f}x", flush=True)
+        blocks.append(block)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(dict(kind="bench_batched", method="remasker/paper", batch=B,
+                                            date=dt.date.today().isoformat(), machine=platform.machine(),
+                                            cpus=os.cpu_count(), torch=torch.__version__, blocks=blocks), indent=1))
+        print(f"wrote {args.out}")
     return 0
 
 

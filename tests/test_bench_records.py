@@ -172,3 +172,27 @@ def test_bench_speedup_runs_the_committed_code_beside_the_working_tree_and_rende
     bench.build(tmp_path / "bench", tmp_path)
     text = (tmp_path / "tables" / "bench_speed.md").read_text()
     assert "| gain | quick |" in text and "bit-identical" in text and "old = `HEAD`" in text
+
+
+def test_the_stacked_remasker_is_its_models_side_by_side_and_the_table_renders_the_ratio(tmp_path, capsys):
+    """The benchmark's stacked network computes what each of its K single networks computes."""
+    import torch
+
+    script = runpy.run_path(str(SCRIPTS / "bench_remasker_batched.py"))
+    from knewimp.baselines import remasker
+
+    p, K, g = 6, 3, torch.Generator().manual_seed(0)
+    models = [remasker._build(p, 32, 6, 4, 4, 4.0, torch.Generator().manual_seed(i)) for i in range(K)]
+    x = torch.rand(K, 64, p, generator=g)
+    observed = torch.rand(K, 64, p, generator=g) > 0.3
+    visible = torch.stack([remasker.ReMaskerImputer()._remask(o, g) for o in observed])
+    stacked = script["stacked_step_fn"](torch, models).forward(x, visible)
+    for k, model in enumerate(models):
+        assert torch.allclose(stacked[k], model(x[k], visible[k]), rtol=0, atol=1e-5)
+
+    out = tmp_path / "bench" / "batched.json"
+    assert script["main"](["--datasets", "pk", "--models", "1,2", "--repeats", "1", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["blocks"][0]["rows"]
+    assert [r["K"] for r in rows] == [1, 2] and all(r["single_ms"] > 0 and r["stacked_ms"] > 0 for r in rows)
+    text = bench.build(tmp_path / "bench", tmp_path)[0].read_text()
+    assert f"| pk | 195 x 23 | 2 | {rows[1]['single_ms']:.1f} |" in text

@@ -22,6 +22,9 @@
   ``tables/bench_<name>.md``: per method preset, a changed implementation's records against the
   committed ones of the same cells (pairs, bit-identical counts, mean and largest differences,
   paired t-test, seed spread, verdict);
+- a file of ``scripts/bench_remasker_batched.py --out`` (``kind: bench_batched``) becomes
+  ``tables/bench_<name>.md``: per dataset and number K of cells trained side by side, CPU ms per
+  model-step of K single steps and of one stacked step, and their ratio;
 - ``divergence_ratios.json`` (``scripts/divergence_ratios.py``, ``kind: divergence_ratios``) becomes
   ``tables/divergence_ratios.md``: the distribution over every committed ok record of its MAE over
   the column-mean imputation's on its own mask, the count beyond each candidate multiple, and
@@ -295,6 +298,22 @@ def divergence_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def batched_table(data: dict) -> str:
+    """Markdown of a ``bench_remasker_batched.py --out`` file: a row per dataset and K."""
+    lines = [f"{data['method']}: K cells of one dataset trained as one network with stacked weights against K "
+             f"single steps, batch {data['batch']}, CPU ms per model-step, one thread, interleaved "
+             f"({data['machine']}, {data['cpus']} CPUs, torch {data['torch']}, {data['date']}). A ratio above 1 is "
+             "what training cells side by side would buy per cell.", "",
+             "| dataset | n x d | K | K single steps (ms per model) | one stacked step (ms per model) | "
+             "single / stacked | steps | load |", "|---|---|---|---|---|---|---|---|"]
+    for b in data["blocks"]:
+        for r in b["rows"]:
+            lines.append(f"| {b['dataset']} | {b['n']:,} x {b['d']} | {r['K']} | {r['single_ms']:.1f} | "
+                         f"{r['stacked_ms']:.1f} | {r['single_ms'] / r['stacked_ms']:.2f}x | {b['repeats']} | "
+                         f"{b['load'][0]:.1f}-{b['load'][1]:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None = None, log=print) -> list[Path]:
     """Write the tables of every benchmark file under ``bench_dir``; nothing when it is absent."""
     bench_dir, tables = Path(bench_dir), Path(out) / "tables"
@@ -312,6 +331,8 @@ def build(bench_dir: str | Path, out: str | Path, paper_path: str | Path | None 
             target, text = tables / f"bench_{path.stem}.md", speedup_table(data)
         elif data.get("kind") == "bench_paired":
             target, text = tables / f"bench_{path.stem}.md", paired_table(data)
+        elif data.get("kind") == "bench_batched":
+            target, text = tables / f"bench_{path.stem}.md", batched_table(data)
         elif data.get("kind") == "divergence_ratios":
             target, text = tables / f"{path.stem}.md", divergence_table(data)
         elif data.get("kind") == "bench_diffusion":
