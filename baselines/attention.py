@@ -1,13 +1,15 @@
 """Softmax attention for short sequences on CPU.
 
 A row of a table is a short sequence (its features, or its visible entries): a few to a few
-dozen keys. Below ``SHORT_KEYS`` keys, torch's CPU softmax over the last dimension (also inside
-``scaled_dot_product_attention``) runs a scalar loop per row, several times slower than the same
-arithmetic written as whole-tensor operations, which is what :func:`softmax` and :func:`attend`
-do there. From ``SHORT_KEYS`` keys on, or on another device, torch's kernels are used.
+dozen keys. Below ``SHORT_KEYS`` keys, torch's CPU softmax over the last dimension runs a scalar
+loop per row, several times slower than the same arithmetic written as whole-tensor operations,
+which is what :func:`softmax` does there. :func:`attend` (attention without gradient, as in
+sampling) does the same from ``SHORT_ATTEND`` keys on; with fewer keys the products of the
+short form lose what its softmax gains, and ``scaled_dot_product_attention`` is faster. From
+``SHORT_KEYS`` keys on, or on another device, torch's kernels are used.
 
 The function is the same either way; the rounding of the sums differs in the last bits.
-``scripts/bench_remasker_floor.py --softmax`` times both forms over the number of keys.
+``scripts/bench_attention.py`` times both forms over the number of keys.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import torch
 
 #: Fewest keys at which torch's own softmax kernel is the faster form on CPU.
 SHORT_KEYS = 16
+#: Fewest keys at which the short form of the whole attention beats ``scaled_dot_product_attention``.
+SHORT_ATTEND = 8
 
 
 @functools.lru_cache(maxsize=None)
@@ -41,8 +45,8 @@ def _short_softmax():
     return ShortSoftmax.apply
 
 
-def _short(x: torch.Tensor) -> bool:
-    return x.shape[-1] < SHORT_KEYS and x.device.type == "cpu"
+def _short(x: torch.Tensor, fewest: int = 0) -> bool:
+    return fewest <= x.shape[-1] < SHORT_KEYS and x.device.type == "cpu"
 
 
 def softmax(scores: torch.Tensor) -> torch.Tensor:
@@ -54,6 +58,6 @@ def softmax(scores: torch.Tensor) -> torch.Tensor:
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``scaled_dot_product_attention(q, k, v)`` without mask or dropout: softmax(q k^T / sqrt(D)) v
     over (..., L, D) inputs, by the faster form for the number of keys."""
-    if not _short(k.transpose(-1, -2)):
+    if not _short(k.transpose(-1, -2), SHORT_ATTEND):
         return torch.nn.functional.scaled_dot_product_attention(q, k, v)
     return softmax((q @ k.transpose(-1, -2)).div_(math.sqrt(q.shape[-1]))) @ v

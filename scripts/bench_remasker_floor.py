@@ -8,13 +8,6 @@ keeps these products as separate BLAS calls), timed in one process, interleaved,
 one thread. ``old / GEMM floor`` bounds the speed-up reachable without faster products.
 
     .venv/bin/python scripts/bench_remasker_floor.py --dataset pk --old 2586052
-
-``--softmax`` times instead the attention softmax alone, forward and backward, at the shapes of
-a block (batch 64, 4 heads, T queries and T keys) for a range of T: ``torch.softmax`` against
-the whole-tensor form ``baselines/attention.py`` uses below ``SHORT_KEYS`` keys, with the largest
-difference of their outputs and gradients.
-
-    .venv/bin/python scripts/bench_remasker_floor.py --softmax
 """
 from __future__ import annotations
 
@@ -51,46 +44,14 @@ def flops_of(name, args):
     return 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.shape[0] if name == "bmm" else 1)
 
 
-def softmax_table(torch, repeats: int) -> int:
-    """CPU microseconds of softmax forward + backward over the keys, both formulations, per T."""
-    from knewimp.baselines import attention
-
-    torch.set_num_threads(1)
-    small = attention._short_softmax()
-    print(f"softmax over T keys of (64, 4, T, T) scores, forward + backward, CPU us (median of {repeats}), "
-          f"load avg {os.getloadavg()[0]:.1f}; the networks use the whole-tensor form below T = {attention.SHORT_KEYS}")
-    print("T | torch.softmax | whole-tensor | ratio | max |dy| | max |ds|")
-    for T in (4, 6, 8, 10, 12, 14, 15, 16, 18, 24, 32, 42):
-        g = torch.Generator().manual_seed(T)
-        s = (3 * torch.randn(B, HEADS, T, T, generator=g)).requires_grad_(True)
-        upstream = torch.randn(B, HEADS, T, T, generator=g)
-        times = {}
-        for name, fn in (("torch", lambda x: torch.softmax(x, -1)), ("small", small)):
-            runs = []
-            for _ in range(repeats + 3):
-                c0 = time.process_time()
-                fn(s).backward(upstream)
-                runs.append(time.process_time() - c0)
-            times[name] = float(np.median(runs[3:])) * 1e6
-        y0, y1 = torch.softmax(s, -1), small(s)
-        (d0,), (d1,) = torch.autograd.grad(y0, s, upstream), torch.autograd.grad(y1, s, upstream)
-        print(f"{T} | {times['torch']:.0f} | {times['small']:.0f} | {times['torch'] / times['small']:.2f}x | "
-              f"{(y0 - y1).abs().max().item():.1e} | {(d0 - d1).abs().max().item():.1e}")
-    return 0
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--old", default="2586052", help="git revision of the old implementation")
     p.add_argument("--dataset", default="pk")
     p.add_argument("--repeats", type=int, default=30, help="steps of each kind, interleaved")
-    p.add_argument("--softmax", action="store_true", help="time the attention softmax alone over a range of T")
     args = p.parse_args(argv)
 
     import torch
-
-    if args.softmax:
-        return softmax_table(torch, args.repeats)
 
     from knewimp.baselines import remasker as new
     from knewimp.baselines.steps import MultiTensorAdam

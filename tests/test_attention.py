@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from knewimp.baselines.attention import SHORT_KEYS, attend, softmax
+from knewimp.baselines.attention import SHORT_ATTEND, SHORT_KEYS, attend, softmax
 
 
 @pytest.mark.parametrize("T", [3, 12, SHORT_KEYS - 1, SHORT_KEYS, 24])
@@ -19,7 +19,7 @@ def test_softmax_is_torch_softmax_in_value_and_gradient(T):
     assert bool((y1[..., T - 2:] == 0).all()) and bool((d1[..., T - 2:] == 0).all())
 
 
-@pytest.mark.parametrize("L", [4, SHORT_KEYS - 1, SHORT_KEYS, 30])
+@pytest.mark.parametrize("L", [4, SHORT_ATTEND, SHORT_KEYS - 1, SHORT_KEYS, 30])
 def test_attend_is_scaled_dot_product_attention(L):
     g = torch.Generator().manual_seed(L)
     q, k, v = (torch.randn(16, 2, L, 32, generator=g) for _ in range(3))
@@ -33,3 +33,10 @@ def test_short_form_is_used_below_the_threshold_only():
     long = torch.randn(64, 4, SHORT_KEYS, SHORT_KEYS, generator=g)
     assert torch.equal(softmax(long), torch.softmax(long, -1))
     assert not torch.equal(softmax(short), torch.softmax(short, -1))
+
+
+def test_attend_takes_the_short_form_between_its_thresholds_only():
+    g = torch.Generator().manual_seed(1)
+    for L, short in ((SHORT_ATTEND - 1, False), (SHORT_ATTEND, True), (SHORT_KEYS - 1, True), (SHORT_KEYS, False)):
+        q, k, v = (torch.randn(64, 2, L, 8, generator=g) for _ in range(3))
+        assert torch.equal(attend(q, k, v), F.scaled_dot_product_attention(q, k, v)) is not short, L
