@@ -45,19 +45,19 @@ def _short_softmax():
     return ShortSoftmax.apply
 
 
-def _short(x: torch.Tensor, fewest: int = 0) -> bool:
-    return fewest <= x.shape[-1] < SHORT_KEYS and x.device.type == "cpu"
+def _short(n_keys: int, device: torch.device, fewest: int = 0) -> bool:
+    return fewest <= n_keys < SHORT_KEYS and device.type == "cpu"
 
 
 def softmax(scores: torch.Tensor) -> torch.Tensor:
     """``torch.softmax(scores, -1)`` (differentiable), by the faster form for the number of keys.
     A key scored ``-inf`` gets weight 0, as in torch's."""
-    return _short_softmax()(scores) if _short(scores) else torch.softmax(scores, dim=-1)
+    return _short_softmax()(scores) if _short(scores.shape[-1], scores.device) else torch.softmax(scores, dim=-1)
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``scaled_dot_product_attention(q, k, v)`` without mask or dropout: softmax(q k^T / sqrt(D)) v
     over (..., L, D) inputs, by the faster form for the number of keys."""
-    if not _short(k.transpose(-1, -2), SHORT_ATTEND):
+    if not _short(k.shape[-2], k.device, SHORT_ATTEND):
         return torch.nn.functional.scaled_dot_product_attention(q, k, v)
     return softmax((q @ k.transpose(-1, -2)).div_(math.sqrt(q.shape[-1]))) @ v

@@ -142,6 +142,13 @@ def _build(p: int, E: int, depth: int, decoder_depth: int, heads: int, mlp_ratio
     return MaskedAutoencoder()
 
 
+def remask_loss(pred, x, observed, visible):
+    """The training loss of the module docstring: mean squared error over the re-masked entries
+    R = observed & ~visible plus that over the visible ones V (a set with no entry adds nothing)."""
+    sq = (pred - x) ** 2
+    return sum((sq * part).sum() / part.sum() for part in (observed & ~visible, visible) if part.any())
+
+
 class _FlatAdamW:
     """AdamW with ``MultiTensorAdam``'s arithmetic (torch.optim.AdamW's, foreach) on all parameters
     at once. The parameters and their gradients become views into one flat tensor each (autograd
@@ -322,9 +329,7 @@ class ReMaskerImputer(BaseImputer):
                 idx = torch.as_tensor(perm[it * B:(it + 1) * B], device=device)
                 x, obs = data[idx], observed[idx]
                 visible = self._remask(obs, gen)
-                hidden = obs & ~visible
-                sq = (model(x, visible) - x) ** 2
-                loss = sum((sq * part).sum() / part.sum() for part in (hidden, visible) if part.any())
+                loss = remask_loss(model(x, visible), x, obs, visible)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -129,8 +129,7 @@ def measure(torch, dataset: str, models: list[int], repeats: int) -> dict:
 
         def single_steps(batches):
             for (model, opt), (x, obs, vis) in zip(singles, batches):
-                sq = (model(x, vis) - x) ** 2
-                loss = sum((sq * part).sum() / part.sum() for part in (obs & ~vis, vis) if part.any())
+                loss = remasker.remask_loss(model(x, vis), x, obs, vis)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

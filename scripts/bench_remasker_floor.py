@@ -88,8 +88,7 @@ def main(argv=None) -> int:
         idx = torch.randperm(n)[:B]
         x, obs = data[idx], observed[idx]
         visible = imp._remask(obs, gen)
-        sq = (model(x, visible) - x) ** 2
-        loss = sum((sq * part).sum() / part.sum() for part in (obs & ~visible, visible) if part.any())
+        loss = new.remask_loss(model(x, visible), x, obs, visible)
         opt.zero_grad()
         loss.backward()
         opt.step()
