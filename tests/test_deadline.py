@@ -102,3 +102,18 @@ def test_a_cell_with_no_estimate_of_its_own_is_weighed_at_its_methods_median(tmp
     out = run_cell(compose_cell("dataset=pk", "method=mice/paper", f"results_dir={tmp_path}",
                                 f"stop_at={soon}"))
     assert out["status"] == "not_started" and "estimated 18001s" in out["error"]
+
+
+def test_a_cell_is_weighed_at_its_rows_and_under_its_time_cap(tmp_path, compose_cell):
+    """The cell weighs what the launch weighed: a subsample costs what its size measured, not the
+    whole table, and a fit with a time cap at most the cap."""
+    soon = (dt.datetime.now(UTC) + dt.timedelta(hours=1)).isoformat(timespec="seconds")
+    base = ["dataset=budgetfood", "method=mean/published", f"results_dir={tmp_path}"]
+    _fake_record(tmp_path, compose_cell(*base), 5 * 3600.0)  # the whole table: 5 h
+    _fake_record(tmp_path, compose_cell(*base, "n_rows=300"), 60.0)
+    assert run_cell(compose_cell(*base, "n_rows=300", "seed=1", f"stop_at={soon}"))["status"] == "ok"
+    # the whole table is held an hour ahead, unless a time cap stops its fit well before then
+    held = run_cell(compose_cell(*base, "seed=1", f"stop_at={soon}"))
+    assert held["status"] == "not_started" and "estimated 18001s" in held["error"]
+    capped = run_cell(compose_cell(*base, "seed=1", "time_cap_s=600", f"stop_at={soon}"))
+    assert capped["status"] == "ok"

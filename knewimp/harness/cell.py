@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from knewimp.base import resolve_device
 from knewimp.harness import claims, downstream, records
-from knewimp.harness.cost import model_for
+from knewimp.harness.cost import model_for, seconds_under_cap
 from knewimp.harness.deadline import hold_reason, parse_stop_at
 from knewimp.harness.divergence import DIVERGENCE_RATIO, Diverged, _check_against_column_mean  # noqa: F401
 from knewimp.harness.methods import runtime_arguments
@@ -228,10 +228,11 @@ def _held_by_deadline(cfg: DictConfig, identity: dict[str, Any]) -> str | None:
     past = hold_reason(stop_at, None)
     if past:  # no estimate needed, so the records are not read
         return past
-    # the folder's records, else the committed ones; a column neither knows counts its method's median
-    seconds = model_for(cfg.results_dir, resolve_device(cfg.device)).seconds(
-        identity["method"], identity["preset"], identity["dataset"])
-    return hold_reason(stop_at, seconds)
+    # the folder's records, else the committed ones; a column neither knows counts its method's median.
+    # The rows and the time cap count as at the launch: a subsample costs what its size does, and a
+    # capped fit at most the cap.
+    model = model_for(cfg.results_dir, resolve_device(cfg.device))
+    return hold_reason(stop_at, seconds_under_cap(model, [identity], cfg.get("time_cap_s"))[0])
 
 
 def _set_threads(threads: int | None) -> None:

@@ -37,7 +37,7 @@ from omegaconf import DictConfig
 from knewimp.base import resolve_device
 from knewimp.harness import records
 from knewimp.harness.cell import run_cell
-from knewimp.harness.cost import estimates_under_cap, model_for
+from knewimp.harness.cost import model_for, seconds_under_cap
 from knewimp.harness.deadline import duration_seconds, launch_window, parse_stop_at
 from knewimp.harness.identity import cell_id, name_problem
 from knewimp.harness.orphans import cell_running, watch_parent
@@ -273,8 +273,7 @@ def prepare(argv: list[str], now: dt.datetime | None = None) -> tuple[list[str],
                       f"nothing to run (force=true re-runs them){note}")
     model = model_for(results_dir, resolve_device(cfg.get("device")))
     cap = cfg.get("time_cap_s")
-    estimates = [e.seconds if e is not None else model.seconds(i["method"], i["preset"], i["dataset"], cap=cap)
-                 for e, (_, i, _) in zip(estimates_under_cap(model, [i for _, i, _ in todo], cap), todo)]
+    estimates = seconds_under_cap(model, [i for _, i, _ in todo], cap)
     held, n_todo = "", len(todo)
     stop_at = parse_stop_at(_stop_at_of(argv, cfg))
     if stop_at is not None:
