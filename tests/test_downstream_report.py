@@ -81,3 +81,19 @@ def test_build_writes_the_tables_from_records_only(tmp_path):
     assert {"downstream_f8.md", "downstream_ground_truth.md", "downstream_ranking.md", "downstream_headline.md"} <= names
     text = (tmp_path / "out" / "tables" / "downstream_ranking.md").read_text()
     assert "+1.00" in text and "Spearman" in text
+
+
+def test_provenance_says_which_scores_are_not_the_grids_imputation():
+    def ref(same, rerun, grid_mae, spread):
+        return {"same": same, "rerun": rerun, "mae": grid_mae, "seed_spread": spread}
+    grid = _record("knewimp", "paper", 0.2, 0.97)
+    assert R.provenance([{**grid, "grid_reference": ref(True, False, 0.2, None)}]) == []
+    recs = [{**grid, "grid_reference": ref(True, False, 0.2, None)},
+            {**_record("miwae", "cpu", 0.31, 0.96), "grid_reference": ref(False, True, 0.30, 0.04)},
+            {**_record("mean", "published", 0.3, 0.95), "grid_reference": None},
+            {**_record("gain", "paper", 0.4, 0.9), "status": "failed", "grid_reference": ref(False, False, 0.1, 0.01)}]
+    (text,) = R.provenance(recs)
+    assert text.startswith("Of the 3 scored imputations, 1 are the grid's")
+    assert "1 are reruns on the grid's mask whose MAE differs from the grid's record by at most 0.25 of" in text
+    assert "(miwae/cpu:" in text and "and 1 have no grid record to check against" in text
+    assert text.endswith("paired with its own imputation's MAE.")

@@ -197,14 +197,17 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
 
 def _add_downstream(cfg: DictConfig, record: dict[str, Any], X: np.ndarray, X_hat: np.ndarray, y) -> None:
     """The downstream scores, and the check that this imputation is the grid's (the same mask, the
-    same MAE up to summation rounding): a different one fails the cell with both MAEs, scores kept,
-    since they would not score the imputation the tables report."""
+    same MAE up to summation rounding) or a rerun of it (the same mask, the MAE within the block's
+    seed spread: :func:`knewimp.harness.downstream.reference_check`). Anything else fails the cell
+    with both MAEs, scores kept: it cannot be the grid's method and settings on the grid's mask."""
     record["grid_reference"] = downstream.reference_check(cfg, record)
     record["downstream"] = downstream.scores(cfg, record["dataset"], X, X_hat, y)
     ref = record["grid_reference"]
-    if ref is not None and not ref["same"]:
+    if ref is not None and not (ref["same"] or ref.get("rerun")):
+        spread = "no seed spread to judge by" if ref["seed_spread"] is None else \
+            f"seed spread {ref['seed_spread']:.3g}"
         record.update(status="failed", error=f"imputation differs from the record in {ref['results_dir']}: "
-                                             f"MAE {record['mae']!r} there {ref['mae']!r}, mask "
+                                             f"MAE {record['mae']!r} there {ref['mae']!r} ({spread}), mask "
                                              f"{record['mask_digest']} there {ref['mask_digest']}")
 
 

