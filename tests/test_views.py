@@ -5,6 +5,7 @@ from knewimp.report.headline import render_headline, render_views, standings
 from knewimp.report.selection import Column
 from knewimp.report.standings import standing
 from knewimp.report.views import GRID, PAPER, PUBLISHED, VIEWS, stand_in_label, view
+from knewimp.report.claims import compute_claims
 from test_claims import REF, rec, view_records
 
 
@@ -52,4 +53,25 @@ def test_an_unfinished_column_is_shown_with_its_progress_not_hidden():
     assert {(c.column.method, c.full_blocks) for c in st.waiting} == {("miwae", 1), ("miracle", 0)}
     text = render_views(standings(recs, REF), 0.3)
     assert "no block complete yet; miwae/published 1 of 2 blocks, miracle/published 0 of 2 blocks" in text
-    assert "| miracle/published | `published` | 0 of 2 | -- | -- | -- | -- | -- | -- |" in text
+    assert "| miracle/published | `published` | 0 of 2 | 0 | -- | -- | -- | -- | -- | -- |" in text
+
+
+def test_a_failed_cell_scores_as_the_mean_imputers_record_of_the_same_cell():
+    # tdm fails one seed on bt: without a convention bt could never be complete; with it, that seed
+    # scores as mean imputation there (1.0), so tdm loses bt's rank it would otherwise have won
+    values = {"bt": {"knewimp": 0.3, "tdm": 0.2, "mean": 1.0}, "cc": {"knewimp": 0.6, "tdm": 0.4, "mean": 1.0}}
+    recs = view_records(PAPER, values, seeds=3)
+    recs += [rec(ds, "mean", "published", s, 1.0) for ds in values for s in range(3)]
+    failed = next(r for r in recs if (r["dataset"], r["method"], r["seed"]) == ("bt", "tdm", 1))
+    failed.update(status="failed", mae=None, wass=None, error="ImputationError: out of range")
+    st = standing(recs, PAPER, REF)
+    assert len(st.complete) == 2 and st.of(Column("tdm", "paper")).scored_as_fallback == 1
+    assert st.of(REF).best["mae"] == 1  # bt: tdm's mean is (0.2 + 1.0 + 0.2) / 3 > 0.3
+    assert st.of(Column("gain", "paper")).scored_as_fallback == 0
+    text = render_headline([st], recs)
+    assert "Failed cells, each scored as `mean/published` on the same cell" in text and "tdm/paper 1." in text
+    claims = {(c.scope, c.metric): c for c in compute_claims(recs, REF) if c.view == "paper"}
+    assert not claims[("all", "mae")].incomplete and claims[("all", "mae")].places[("bt", "mcar")] == 1
+    # a failed cell with no record of the mean imputer on it stays failed: the block waits
+    no_mean = [r for r in recs if not (r["method"] == "mean" and r["dataset"] == "bt")]
+    assert standing(no_mean, PAPER, REF).complete == [("cc", "mcar")]

@@ -4,7 +4,8 @@ A *view* is one column per method of the paper's main table (:mod:`knewimp.repor
 ``paper``, ``published``, ``grid``); a view column without records leaves every block incomplete.
 
 In a view, a block (dataset, mechanism) is counted when every column has ok records for as many
-seeds as the fullest (block, column) of the view, so that a grid still running compares complete
+seeds as the fullest (block, column) of the view (a failed cell scoring as the column mean's
+imputation of the same cell: :func:`knewimp.report.standings.failures_scored`), so that a grid still running compares complete
 means only; the reference's place in it is 1 + the number of columns with a strictly lower mean
 over those seeds (ties share the better place). The claim "best or second best" holds in a block
 when the place is <= 2.
@@ -18,6 +19,7 @@ import numpy as np
 from knewimp.report.selection import Column, columns_in, mechanisms_in
 from knewimp.report.ranks import block_means
 from knewimp.report.render import csv_number
+from knewimp.report.standings import FALLBACK, failures_scored
 from knewimp.report import views
 from knewimp.report.views import VIEWS
 from knewimp.vocab import RANKED_METRICS
@@ -57,7 +59,7 @@ def compute_claims(records: list[dict], reference: Column | None) -> list[Claim]
         return []
     claims = []
     for view, columns in view_columns(records, reference).items():
-        recs = [r for r in records if Column.of(r) in columns]
+        recs, _ = failures_scored(records, columns)
         for metric in RANKED_METRICS:
             for scope in [*mechanisms_in(recs), "all"]:
                 blocks, cols, M = block_means(recs, metric, None if scope == "all" else [scope])
@@ -91,7 +93,8 @@ def render_claims_markdown(claims: list[Claim], labels: dict[Column, str], refer
              "Counted from the records (`knewimp/report/claims.py`). A block is one dataset under one mechanism; "
              f"{name}'s place in it is 1 + the number of columns with a lower mean over ok seeds, counted only in "
              "blocks where every column of the view has ok records for all seeds (blocks of a grid still running "
-             "are listed as incomplete). " + " ".join(f"`{v.name}`: {v.meaning}." for v in VIEWS), ""]
+             f"are listed as incomplete; a failed cell scores as `{FALLBACK.method}/{FALLBACK.preset}` on the same "
+             "cell). " + " ".join(f"`{v.name}`: {v.meaning}." for v in VIEWS), ""]
     if not claims:
         return "\n".join(lines + ["No records of the reference: nothing counted.", ""])
     for view in dict.fromkeys(c.view for c in claims):

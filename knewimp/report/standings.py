@@ -12,11 +12,17 @@ metrics. A column's own progress is its number of such full blocks ("k of 24 blo
 * head to head: blocks where one column's mean is strictly lower than the other's; such a block
   is significant when the paired one-sided t-test over the seeds both have (H1: that column's
   error is lower) has a Holm-adjusted p < 0.05, Holm over the complete blocks of that direction.
+* a failed cell (a record ``failed``, kept as the result: the same cell fails the same way again)
+  is scored as :data:`FALLBACK`'s ok record of the same cell, the convention of the AutoML
+  benchmark (Gijsbers et al., 2024: a failed run counts as the constant baseline on that task).
+  A column that fails cells is then ranked on every block rather than dropping those blocks from
+  the whole view; each column says how many of its cells were so scored.
 """
 from __future__ import annotations
 
+import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +35,10 @@ from knewimp.report.views import View
 from knewimp.vocab import RANKED_METRICS
 
 
+#: What a failed cell scores as: the column mean's imputation of the same cell (same mask).
+FALLBACK = Column("mean", "published")
+
+
 @dataclass
 class ColumnStanding:
     column: Column
@@ -37,6 +47,7 @@ class ColumnStanding:
     avg_rank: dict[str, float] = field(default_factory=dict)  # metric -> average rank (NaN: no complete block)
     best: dict[str, int] = field(default_factory=dict)
     top2: dict[str, int] = field(default_factory=dict)
+    scored_as_fallback: int = 0                               # failed cells scored as FALLBACK's record
 
 
 @dataclass
@@ -96,10 +107,38 @@ def _head_to_head(records, metric, blocks, ref: Column, other: Column, alpha: fl
     return HeadToHead(metric, len(blocks), len(lower[ref]), sig[ref], len(lower[other]), sig[other])
 
 
+def _cell(r: dict) -> tuple:
+    return (r["dataset"], r["mechanism"], r.get("missing_rate"), int(r["seed"]),
+            json.dumps(r.get("protocol") or {}, sort_keys=True))
+
+
+def failures_scored(records: list[dict], columns: list[Column]) -> tuple[list[dict], Counter]:
+    """The records of ``columns``, each failed cell without an ok record of its column replaced by a
+    copy of :data:`FALLBACK`'s ok record of the same cell (dataset, mechanism, rate, seed and
+    protocol: the same mask) under the failed column's name, marked ``scored_as``; a failed cell
+    with no such record stays failed. Also the number of cells so scored per column."""
+    fallback = {_cell(r): r for r in records if Column.of(r) == FALLBACK and r["status"] == "ok"}
+    ok = {(Column.of(r), _cell(r)) for r in records if r["status"] == "ok"}
+    out, scored, done = [], Counter(), set()
+    for r in records:
+        c, cell = Column.of(r), _cell(r)
+        if c not in columns:
+            continue
+        sub = fallback.get(cell) if r["status"] == "failed" and (c, cell) not in ok else None
+        if sub is None:
+            out.append(r)
+        elif (c, cell) not in done:  # one substitute however many failed records the cell has
+            done.add((c, cell))
+            out.append({**sub, "method": c.method, "preset": c.preset,
+                        "scored_as": f"{FALLBACK.method}/{FALLBACK.preset}", "failed_error": r.get("error")})
+            scored[c] += 1
+    return out, scored
+
+
 def standing(records: list[dict], view: View, reference: Column, alpha: float = ALPHA) -> Standing:
     """The standing of every column of ``view`` (the reference's column replacing its method's)."""
     columns = [reference if c.method == reference.method else c for c in view.column_list()]
-    recs = [r for r in records if Column.of(r) in columns]
+    recs, scored = failures_scored(records, columns)
     ref_blocks = {(r["dataset"], r["mechanism"]) for r in records
                   if Column.of(r) == reference and r["status"] == "ok"}
     means, full = {}, defaultdict(set)
@@ -112,8 +151,8 @@ def standing(records: list[dict], view: View, reference: Column, alpha: float = 
                     full[(metric, c)].add(b)
     complete = sorted(b for b in ref_blocks if all((m, b, c) in means for m in RANKED_METRICS for c in columns))
     described = {c: view.describe(c) if c in view.column_list() else f"`{c.preset}`" for c in columns}
-    out = {c: ColumnStanding(c, described[c], len(ref_blocks & full[("mae", c)] & full[("wass", c)]))
-           for c in columns}
+    out = {c: ColumnStanding(c, described[c], len(ref_blocks & full[("mae", c)] & full[("wass", c)]),
+                             scored_as_fallback=scored[c]) for c in columns}
     for metric in RANKED_METRICS:
         M = np.array([[means[(metric, b, c)] for c in columns] for b in complete]).reshape(len(complete), len(columns))
         ranks = stats.average_ranks(M) if complete else np.full(len(columns), np.nan)
