@@ -41,8 +41,8 @@ HIGH_RATES = (0.6, 0.7, 0.8)
 G_TABLES = {0.1: ("G.1", "G.2"), 0.2: ("G.3", "G.4"), 0.4: ("G.5", "G.6"), 0.5: ("G.7", "G.8")}
 #: (method, preset, the paper's name or None) of the `paper` view, in configs/experiment/rates.yaml's order.
 COLUMNS = (("mean", "published", None), ("tdm", "paper", "TDM"), ("mice", "single", None),
-           ("csdi_t", "paper", "CSDI_T"), ("missdiff", "paper", "MissDiff"), ("gain", "paper", "GAIN"),
-           ("miracle", "paper", "MIRACLE"), ("knewimp", "paper", "NewImp"), ("miwae", "paper", "MIWAE"),
+           ("gain", "paper", "GAIN"), ("miracle", "paper", "MIRACLE"), ("miwae", "paper", "MIWAE"),
+           ("knewimp", "paper", "NewImp"), ("missdiff", "paper", "MissDiff"), ("csdi_t", "paper", "CSDI_T"),
            ("sinkhorn", "published", "Sink"), ("remasker", "paper", "ReMasker"))
 RATES_MAP = tuple(paper_cmp.MethodMap(name, m, p, "the rates experiment's `paper` view")
                   for m, p, name in COLUMNS if name)
