@@ -74,6 +74,31 @@ def test_a_fit_past_the_cap_is_recorded_failed_time_cap(tmp_path):
     assert other["status"] == "ok"
 
 
+def test_a_cell_capped_at_fewer_rows_is_recorded_even_when_its_estimate_passes_the_deadline(tmp_path):
+    """Recording "not run" costs nothing, so stop_at does not hold it back for the fit it skips."""
+    import datetime as dt
+
+    from knewimp.harness import records
+    from knewimp.harness.identity import cell_id
+
+    base = ["dataset=diamonds", "method=knewimp/quick", "time_cap_s=3600", f"results_dir={tmp_path}", "device=cpu"]
+
+    def fake(n, seed, status, seconds, error=None):
+        identity = cell_identity(_compose([*base, f"n_rows={n}", f"seed={seed}"]))
+        start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+        scores = dict(mae=0.5, rmse=0.7, wass=0.1) if status == "ok" else dict(mae=None)
+        records.write_record(tmp_path, dict(cell_id=cell_id(**identity), **identity, status=status, **scores,
+                                            fit_seconds=seconds, error=error, started_at=start.isoformat(),
+                                            finished_at=(start + dt.timedelta(seconds=seconds)).isoformat()))
+    fake(300, 0, "failed", 3600.0, "time cap: the fit ran past time_cap_s=3600 s of CPU time and was stopped")
+    fake(600, 1, "ok", 3000.0)  # the column's estimate at 600 rows: 50 minutes
+    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)).isoformat(timespec="seconds")
+    rec = run_cell(_compose([*base, "n_rows=600", "seed=0", f"stop_at={soon}"]))
+    assert rec["status"] == "failed" and rec["error"].startswith("time cap: not run; at n_rows=300")
+    held = run_cell(_compose([*base, "n_rows=600", "seed=2", f"stop_at={soon}"]))  # no cap met: held
+    assert held["status"] == "not_started" and "estimated" in held["error"]
+
+
 def test_the_cap_counts_cpu_time_not_wall_time():
     import time
 

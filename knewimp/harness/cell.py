@@ -231,6 +231,8 @@ def _held_by_deadline(cfg: DictConfig, identity: dict[str, Any]) -> str | None:
     past = hold_reason(stop_at, None)
     if past:  # no estimate needed, so the records are not read
         return past
+    if capped_at_fewer_rows(cfg.results_dir, identity, cfg.get("time_cap_s")) is not None:
+        return None  # recorded as not run at once: it costs nothing
     # the folder's records, else the committed ones; a column neither knows counts its method's median.
     # The rows and the time cap count as at the launch: a subsample costs what its size does, and a
     # capped fit at most the cap.
