@@ -59,15 +59,22 @@ def capped_at_fewer_rows(results_dir, identity: dict[str, Any], cap: float | Non
         return None
     same = ("dataset", "mechanism", "missing_rate", "seed", "method", "preset", "params")
     rest = {k: v for k, v in identity["protocol"].items() if k != "n_rows"}
-    for rec in records.load_records(results_dir):
-        proto = rec.get("protocol") or {}
-        fewer = proto.get("n_rows")
-        if (rec.get("status") == "failed" and str(rec.get("error", "")).startswith("time cap")
-                and isinstance(fewer, int) and fewer < n and all(rec.get(k) == identity[k] for k in same)
-                and {k: v for k, v in proto.items() if k != "n_rows"} == rest):
-            return (f"time cap: not run; at n_rows={fewer} this column and seed already ran past a cap "
-                    f"({rec['error'].split('time_cap_s=')[-1].split(' ')[0]} s), and a fit does not get faster with more rows")
-    return None
+    # the fewest rows at which a fit of this column and seed ran and was stopped by a cap (a record
+    # "not run" at more rows names that same fit, so it is not the one to name)
+    capped = [(proto["n_rows"], rec) for rec in records.load_records(results_dir)
+              if rec.get("status") == "failed" and str(rec.get("error", "")).startswith(RAN_PAST)
+              and isinstance((proto := rec.get("protocol") or {}).get("n_rows"), int) and proto["n_rows"] < n
+              and all(rec.get(k) == identity[k] for k in same)
+              and {k: v for k, v in proto.items() if k != "n_rows"} == rest]
+    if not capped:
+        return None
+    fewer, rec = min(capped, key=lambda fr: fr[0])
+    return (f"time cap: not run; at n_rows={fewer} this column and seed already ran past a cap "
+            f"({rec.get('time_cap_s', cap):g} s), and a fit does not get faster with more rows")
+
+
+#: How the error of a fit stopped by the cap begins (:func:`time_cap`).
+RAN_PAST = "time cap: the fit ran past"
 
 
 @contextlib.contextmanager
@@ -87,7 +94,7 @@ def time_cap(seconds: float | None):
         raise RuntimeError("time_cap_s needs the cell to run in its process's main thread")
 
     def stop(signum, frame):
-        raise TimeCap(f"time cap: the fit ran past time_cap_s={seconds:g} s of CPU time and was stopped")
+        raise TimeCap(f"{RAN_PAST} time_cap_s={seconds:g} s of CPU time and was stopped")
 
     previous = signal.signal(signal.SIGPROF, stop)
     signal.setitimer(signal.ITIMER_PROF, float(seconds))
