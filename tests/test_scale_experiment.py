@@ -132,13 +132,17 @@ def _rec(method, n, seconds, status="ok", error=None):
 def test_the_report_fits_the_exponent_and_says_who_is_usable_at_the_largest_n(tmp_path):
     recs = [_rec("mean", n, 1e-4 * n) for n in (1000, 2000, 4000)]
     recs += [_rec("tdm", n, 1e-6 * n**2) for n in (1000, 2000)] + [_rec("tdm", 4000, None, "failed", "time cap: past")]
+    # capped at fewer rows: not run at 4,000, so the record has the subsample's size only
+    recs += [_rec("gain", 1000, 1.0), _rec("gain", 2000, None, "failed", "time cap: past"),
+             {**_rec("gain", 4000, None, "failed", "time cap: not run"), "n": None, "protocol": {"n_rows": 4000}}]
     rows = scale.summarise(recs)
+    assert [(r["n"], r["ok"], r["capped"]) for r in rows["gain/p"]] == [(1000, 1, 0), (2000, 0, 1), (4000, 0, 1)]
     assert scale.fit_exponent([r["n"] for r in rows["mean/p"]], [r["cpu_seconds"] for r in rows["mean/p"]]) == \
         pytest.approx(1.0)
     assert scale.fit_exponent([1000, 2000], [1.0, 4.0]) == pytest.approx(2.0)
     sentence = scale.usable_sentence(rows, recs)
     assert sentence.startswith("At n = 4,000 rows") and "`mean/p` finished every recorded seed within the cap of 60 CPU seconds" in sentence
-    assert "`tdm/p` ran past the cap" in sentence
+    assert "`tdm/p`, `gain/p` ran past the cap (at this n, or at fewer rows and were then not run here)" in sentence
     markdown, _ = scale.scale_table(rows, recs)
     assert "| `tdm/p` | 2.00 | 4,000 | 0 / 1 / 0 |" in markdown
     assert scale.scale_figure(rows, tmp_path / "scale.png").stat().st_size > 0

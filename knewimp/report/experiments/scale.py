@@ -77,9 +77,11 @@ def summarise(records: list[dict]) -> dict[str, list[dict]]:
     gives the median CPU and wall seconds and peak memory and the mean MAE of the ok cells."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for rec in records:
-        if rec.get("n") is None:
+        # a cell not run (its column met the cap at fewer rows) has no n of its own: its subsample's
+        n = rec.get("n") if rec.get("n") is not None else (rec.get("protocol") or {}).get("n_rows")
+        if n is None:
             continue
-        groups[(_label(rec), int(rec["n"]))].append(rec)
+        groups[(_label(rec), int(n))].append(rec)
     out: dict[str, list[dict]] = defaultdict(list)
     for (label, n), recs in sorted(groups.items(), key=lambda kv: (_order(kv[0][0]), kv[0][1])):
         ok = [r for r in recs if r.get("status") == "ok"]
@@ -112,7 +114,8 @@ def usable_sentence(rows: dict[str, list[dict]], records: list[dict]) -> str:
     parts = [f"At n = {top:,} rows on this machine (one thread per cell), "
              f"{', '.join(f'`{m}`' for m in usable) or 'no method'} finished every recorded seed{cap}"]
     if capped:
-        parts.append(f"{', '.join(f'`{m}`' for m in capped)} ran past the cap")
+        parts.append(f"{', '.join(f'`{m}`' for m in capped)} ran past the cap (at this n, or at fewer rows "
+                     "and were then not run here)")
     if failed:
         parts.append(f"{', '.join(f'`{m}`' for m in failed)} failed otherwise (see the records' errors)")
     if missing:
@@ -126,7 +129,8 @@ def _fmt_opt(value, digits: str = "{:.3g}") -> str:
 
 def scale_table(rows: dict[str, list[dict]], records: list[dict]) -> tuple[str, list[dict]]:
     lines = ["## Every method against the number of rows (diamonds subsamples, `make scale`)", "",
-             "Per method and n: cells ok / stopped by the time cap / failed otherwise; medians over the ok "
+             "Per method and n: cells ok / stopped by the time cap (or not run: the column and seed met it at "
+             "fewer rows) / failed otherwise; medians over the ok "
              "seeds of the fit's CPU and wall seconds and peak resident memory (MB, the whole process), "
              "and mean MAE. The exponent b fits CPU seconds = a n^b over the n with an ok cell.", "",
              "| method | b | n | ok / capped / failed | CPU s | wall s | peak MB | MAE |", "|---|---|---|---|---|---|---|---|"]
