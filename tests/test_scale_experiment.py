@@ -67,7 +67,7 @@ def test_a_fit_past_the_cap_is_recorded_failed_time_cap(tmp_path):
     more = run_cell(_compose(["dataset=budgetfood", "n_rows=600", "method=knewimp/quick", "time_cap_s=0.2",
                               f"results_dir={tmp_path}", "device=cpu"]))
     assert more["status"] == "failed" and more["error"].startswith("time cap: not run; at n_rows=300")
-    assert more["fit_seconds"] == 0.0 and "n" not in more
+    assert more["fit_seconds"] == 0.0 and "n" not in more and len(more["mask_digest"]) == 16
     # more rows again: the fit named is the one that ran, at 300 rows, not the record of 600 not run
     most = run_cell(_compose(["dataset=budgetfood", "n_rows=700", "method=knewimp/quick", "time_cap_s=0.2",
                               f"results_dir={tmp_path}", "device=cpu"]))

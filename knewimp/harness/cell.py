@@ -142,7 +142,7 @@ def _compute(cfg: DictConfig, identity: dict[str, Any], cid: str) -> dict[str, A
     capped = capped_at_fewer_rows(cfg.results_dir, identity, cfg.get("time_cap_s"))
     if capped is not None:
         record.update(status="failed", error=capped, mae=None, rmse=None, wass=None, wass_method=None,
-                      fit_seconds=0.0, device=str(cfg.device), finished_at=_now())
+                      mask_digest=mask_digest(mask), fit_seconds=0.0, device=str(cfg.device), finished_at=_now())
         records.write_record(cfg.results_dir, record)
         log.info("cell %s: %s", cid, capped)
         return record
