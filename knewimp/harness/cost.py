@@ -250,15 +250,14 @@ def estimates_under_cap(model: CostModel, cells: list[dict], cap: float | None,
             for c, est in zip(cells, out)]
 
 
-def seconds_under_cap(model: CostModel, cells: list[dict], cap: float | None,
-                      records: dict[str, dict] | None = None) -> list[float | None]:
+def seconds_under_cap(model: CostModel, cells: list[dict], cap: float | None) -> list[float | None]:
     """Seconds of each cell as a launch weighs it against ``stop_at``: :func:`estimates_under_cap`,
     or, for a column with no record at all, its method's fallback (:meth:`CostModel.seconds`).
     The launch and each cell weigh the same number, so a cell the launch let into its window is
     not held back when it starts."""
     return [e.seconds if e is not None else
             model.seconds(c["method"], c["preset"], c["dataset"], (c.get("protocol") or {}).get("n_rows"), cap)
-            for e, c in zip(estimates_under_cap(model, cells, cap, records), cells)]
+            for e, c in zip(estimates_under_cap(model, cells, cap), cells)]
 
 
 def _column_and_seed(cell: dict) -> str:

@@ -49,6 +49,10 @@ def check_scale_keys(cfg) -> str | None:
     return None
 
 
+#: How the error of a fit stopped by the cap begins (:func:`time_cap`).
+RAN_PAST = "time cap: the fit ran past"
+
+
 def capped_at_fewer_rows(results_dir, identity: dict[str, Any], cap: float | None) -> str | None:
     """The error of a cell ``identity`` at ``n_rows`` whose column already hit the time cap at fewer
     rows in ``results_dir`` (the same cell id but for ``n_rows``), or None."""
@@ -71,10 +75,6 @@ def capped_at_fewer_rows(results_dir, identity: dict[str, Any], cap: float | Non
     fewer, rec = min(capped, key=lambda fr: fr[0])
     return (f"time cap: not run; at n_rows={fewer} this column and seed already ran past a cap "
             f"({rec.get('time_cap_s', cap):g} s), and a fit does not get faster with more rows")
-
-
-#: How the error of a fit stopped by the cap begins (:func:`time_cap`).
-RAN_PAST = "time cap: the fit ran past"
 
 
 @contextlib.contextmanager

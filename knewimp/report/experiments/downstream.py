@@ -228,7 +228,7 @@ def provenance(records: list[dict]) -> list[str]:
     ok = _ok(records)
     refs = [(r, r.get("grid_reference")) for r in ok]
     same = [r for r, g in refs if g is not None and g.get("same")]
-    reruns = [(r, g) for r, g in refs if g is not None and not g.get("same") and g.get("rerun")]
+    reruns = [(r, g) for r, g in refs if g is not None and g.get("rerun")]  # never also "same"
     unchecked = [r for r, g in refs if g is None]
     if len(same) == len(ok):
         return []
@@ -241,8 +241,9 @@ def provenance(records: list[dict]) -> list[str]:
                      f"grid ran takes another path through training)")
     if unchecked:
         parts.append(f"{len(unchecked)} have no grid record to check against")
-    return [f"Of the {len(ok)} scored imputations, " + ", ".join(parts[:-1]) + f" and {parts[-1]}"
-            + "; each score is paired with its own imputation's MAE." if len(parts) > 1 else parts[0] + "."]
+    # an ok record is the grid's, a rerun or unchecked (reference_check), so parts has two or more here
+    return [f"Of the {len(ok)} scored imputations, {', '.join(parts[:-1])} and {parts[-1]}; each score is "
+            "paired with its own imputation's MAE."]
 
 
 def _md_scores(rows: list[dict], table: str) -> str:
